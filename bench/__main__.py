@@ -1,0 +1,22 @@
+"""Run every benchmark in bench/ in turn: ``make bench`` or ``python -m bench``."""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+import sys
+from pathlib import Path
+
+
+def main() -> int:
+    names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
+    for name in names:
+        print(f"\n### bench.{name}", flush=True)
+        rc = importlib.import_module(f"bench.{name}").main([])
+        if rc:
+            return int(rc)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,181 @@
+"""The agent: the small client a product's node runs to hold a seat at the controller.
+
+    agent = Agent(["http://ctl-a:8800", "http://ctl-b:8800"], token, "node-17")
+    await agent.run(stop_event)      # join (retrying with backoff), heartbeat, leave when stopped
+
+``join`` / ``heartbeat`` / ``leave`` are single calls that return a ``Result``
+(admitted or refused with ``code`` and ``hint``) and raise ``Unreachable`` only
+when no controller answered.  Several controller URLs give failover: a call
+that cannot connect (or gets a 5xx) moves on to the next URL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from ..errors import LicensorError
+
+__all__ = ["Agent", "Result", "Unreachable"]
+
+log = logging.getLogger("licensor.agent")
+
+
+class Unreachable(LicensorError):
+    """No controller answered."""
+
+    code = "unreachable"
+
+
+@dataclass(frozen=True)
+class Result:
+    ok: bool
+    code: str
+    hint: str
+    status: str = ""
+    heartbeat_interval: float = 10.0
+    http_status: int = 0
+
+
+class Agent:
+    """One node (or, with ``kind="cluster"``, one remote controller) holding a seat."""
+
+    def __init__(
+        self,
+        controllers: Sequence[str],
+        token: str,
+        seat_id: str,
+        *,
+        kind: str = "node",
+        address: str = "",
+        client: httpx.AsyncClient | None = None,
+        timeout: float = 10.0,
+        backoff: tuple[float, float] = (0.5, 30.0),
+    ):
+        if not controllers:
+            raise LicensorError("give at least one controller URL (--controller)", code="usage")
+        self.urls = [u.rstrip("/") for u in controllers]
+        self.seat_id, self.kind, self.address = seat_id, kind, address
+        self.headers = {"authorization": f"Bearer {token}"}
+        self._client = client
+        self._own_client = client is None
+        self.timeout = timeout
+        self.backoff = backoff
+        self._current = 0
+        self.interval = 10.0
+        self.admitted = False
+        self.last: Result | None = None
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        if self._client is None:
+            self._client = httpx.AsyncClient(timeout=self.timeout)
+        return self._client
+
+    async def aclose(self) -> None:
+        if self._own_client and self._client is not None:
+            await self._client.aclose()
+
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
+        last: Exception | None = None
+        for i in range(len(self.urls)):
+            idx = (self._current + i) % len(self.urls)
+            try:
+                r = await self.client.request(method, self.urls[idx] + path, json=body, headers=self.headers)
+            except httpx.TransportError as e:
+                last = e
+                continue
+            if r.status_code >= 500:
+                last = RuntimeError(f"{self.urls[idx]} answered {r.status_code}")
+                continue
+            self._current = idx
+            return r
+        raise Unreachable(
+            f"no controller answered ({', '.join(self.urls)}): {last}: check the URLs and that the controller is running",
+        )
+
+    def _result(self, r: httpx.Response) -> Result:
+        try:
+            doc = r.json()
+        except ValueError:
+            doc = {}
+        if not isinstance(doc, dict):
+            doc = {}
+        ok = r.status_code == 200 and bool(doc.get("admitted", doc.get("left", True)))
+        status = doc.get("status") or (doc.get("details") or {}).get("status", "")
+        res = Result(
+            ok,
+            str(doc.get("code", "" if ok else f"http_{r.status_code}")),
+            str(doc.get("hint", "")),
+            str(status),
+            float(doc.get("heartbeat_interval", self.interval)),
+            r.status_code,
+        )
+        self.last = res
+        return res
+
+    @property
+    def _base(self) -> str:
+        return f"/api/v1/{self.kind}s"
+
+    async def join(self) -> Result:
+        r = self._result(await self._call("POST", f"{self._base}/join", {f"{self.kind}_id": self.seat_id, "address": self.address}))
+        self.admitted = r.ok
+        if r.ok:
+            self.interval = r.heartbeat_interval
+        return r
+
+    async def heartbeat(self) -> Result:
+        r = self._result(await self._call("POST", f"{self._base}/{self.seat_id}/heartbeat"))
+        self.admitted = r.ok
+        return r
+
+    async def leave(self) -> Result:
+        r = self._result(await self._call("DELETE", f"{self._base}/{self.seat_id}"))
+        self.admitted = False
+        return r
+
+    async def run(self, stop: asyncio.Event, on_event: Callable[[str, Result | Exception], None] | None = None) -> None:
+        """Hold a seat until ``stop`` is set, then leave.  Refusals and outages are retried with backoff."""
+        delay = self.backoff[0]
+
+        def note(what: str, r: Result | Exception) -> None:
+            if on_event:
+                on_event(what, r)
+
+        async def pause(seconds: float) -> None:
+            try:
+                await asyncio.wait_for(stop.wait(), timeout=seconds)
+            except TimeoutError:
+                pass
+
+        try:
+            while not stop.is_set():
+                try:
+                    r = await (self.heartbeat() if self.admitted else self.join())
+                except Unreachable as e:
+                    note("unreachable", e)
+                    self.admitted = False
+                    await pause(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, self.backoff[1])
+                    continue
+                if r.ok:
+                    note("heartbeat" if r.status == "alive" else r.status or "admitted", r)
+                    delay = self.backoff[0]
+                    await pause(self.interval)
+                else:
+                    note("refused", r)
+                    await pause(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, self.backoff[1])
+        finally:
+            if self.admitted:
+                try:
+                    note("left", await self.leave())
+                except Unreachable as e:
+                    note("unreachable", e)

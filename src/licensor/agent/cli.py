@@ -1,0 +1,158 @@
+"""``licensor agent …``: run one agent, or simulate many at once."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import sys
+import time
+from collections import Counter
+from typing import Any
+
+from ..cli import EXIT_OK, EXIT_REFUSED, AddCommand
+from ..errors import UsageError
+
+
+def _token(args: argparse.Namespace) -> str:
+    token = args.token or os.environ.get("LICENSOR_JOIN_TOKEN")
+    if not token:
+        raise UsageError("no join token: pass --token or set LICENSOR_JOIN_TOKEN (create one with 'licensor controller join-token')")
+    return str(token)
+
+
+def cmd_agent_run(args: argparse.Namespace) -> int:
+    from . import Agent, Result
+
+    agent = Agent(args.controller, _token(args), args.node_id, kind="cluster" if args.cluster else "node", address=args.address or "")
+
+    def event(what: str, r: Result | Exception) -> None:
+        if isinstance(r, Result):
+            if what == "heartbeat" and not args.verbose:
+                return
+            print(f"licensor agent: {what}: {r.code}: {r.hint}", file=sys.stderr, flush=True)
+        else:
+            print(f"licensor agent: {what}: {r}", file=sys.stderr, flush=True)
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            await agent.run(stop, event)
+        finally:
+            await agent.aclose()
+
+    asyncio.run(main())
+    return EXIT_OK
+
+
+def _bar(done: int, total: int, counts: Counter[str], started: float, width: int = 30) -> str:
+    fill = int(width * done / total) if total else width
+    admitted = counts.get("admitted", 0) + counts.get("rejoined", 0)
+    bar = "#" * fill + "." * (width - fill)
+    return f"\r[{bar}] {done}/{total}  admitted {admitted}  refused {done - admitted}  {time.monotonic() - started:5.1f}s"
+
+
+async def simulate(
+    urls: list[str], token: str, count: int, *, prefix: str, concurrency: int, hold: float, leave: bool, progress: bool, kind: str = "node"
+) -> dict[str, Any]:
+    """``count`` agents join at once; returns the tally and timing."""
+    import httpx
+
+    from . import Agent, Result, Unreachable
+
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    results: list[Result | None] = [None] * count
+    tally: Counter[str] = Counter()
+    started = time.monotonic()
+    done = 0
+    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, pool=None)) as client:
+        agents = [Agent(urls, token, f"{prefix}-{i:05d}", kind=kind, client=client) for i in range(count)]
+
+        async def one(i: int) -> None:
+            nonlocal done
+            try:
+                results[i] = await agents[i].join()
+            except Unreachable as e:
+                results[i] = Result(False, e.code, e.hint, "unreachable")
+            r = results[i]
+            assert r is not None
+            tally[r.status if r.ok else "refused"] += 1
+            done += 1
+
+        async def show() -> None:
+            while True:
+                print(_bar(done, count, tally, started), end="", file=sys.stderr, flush=True)
+                await asyncio.sleep(0.1)
+
+        bar = asyncio.get_running_loop().create_task(show()) if progress else None
+        await asyncio.gather(*(one(i) for i in range(count)))
+        elapsed = time.monotonic() - started
+        if bar:
+            bar.cancel()
+            print(_bar(done, count, tally, started), file=sys.stderr, flush=True)
+        if hold > 0:
+            end = time.monotonic() + hold
+            while time.monotonic() < end:
+                await asyncio.sleep(min(max(a.interval for a in agents), end - time.monotonic()))
+                await asyncio.gather(*(a.heartbeat() for a in agents if a.admitted), return_exceptions=True)
+        if leave:
+            await asyncio.gather(*(a.leave() for a in agents if a.admitted), return_exceptions=True)
+    by_code = Counter(r.code for r in results if r is not None and not r.ok)
+    admitted = sum(1 for r in results if r is not None and r.ok)
+    hints = {r.code: r.hint for r in results if r is not None and not r.ok}
+    return {"count": count, "admitted": admitted, "refused": count - admitted, "by_code": dict(by_code), "hints": hints, "seconds": elapsed}
+
+
+def cmd_agent_simulate(args: argparse.Namespace) -> int:
+    if args.count < 1:
+        raise UsageError("--count must be at least 1")
+    out = asyncio.run(
+        simulate(
+            args.controller,
+            _token(args),
+            args.count,
+            prefix=args.prefix,
+            concurrency=args.concurrency,
+            hold=args.hold,
+            leave=not args.stay,
+            progress=not args.json and not args.quiet,
+            kind="cluster" if args.cluster else "node",
+        )
+    )
+    if args.json:
+        print(json.dumps(out, indent=2))
+    else:
+        print(f"\n{'outcome':<22} {'agents':>7}")
+        print(f"{'admitted':<22} {out['admitted']:>7}")
+        for code, n in sorted(out["by_code"].items()):
+            print(f"{'refused: ' + code:<22} {n:>7}")
+        print(f"{'total':<22} {out['count']:>7}   in {out['seconds']:.2f} s ({out['count'] / max(out['seconds'], 1e-9):.0f} joins/s)")
+        for code, hint in sorted(out["hints"].items()):
+            print(f"{code}: {hint}")
+    return EXIT_OK if out["admitted"] else EXIT_REFUSED
+
+
+def register(group: Any, add: AddCommand) -> None:
+    sp = add(group, "run", cmd_agent_run, "hold a seat for this node: join, heartbeat, leave on SIGTERM")
+    sp.add_argument("--controller", action="append", required=True, metavar="URL", help="controller URL; repeat for failover")
+    sp.add_argument("--token", help="join token (default $LICENSOR_JOIN_TOKEN)")
+    sp.add_argument("--node-id", required=True, help="a stable id for this node (a rejoin with it keeps its seat)")
+    sp.add_argument("--address", help="shown to admins in the node list")
+    sp.add_argument("--cluster", action="store_true", help="join as a remote cluster (the id is the cluster id)")
+    sp.add_argument("--verbose", action="store_true", help="log every heartbeat")
+    sp = add(group, "simulate", cmd_agent_simulate, "N agents join at once; a table of admitted and refused by code")
+    sp.add_argument("--controller", action="append", required=True, metavar="URL")
+    sp.add_argument("--token", help="join token (default $LICENSOR_JOIN_TOKEN)")
+    sp.add_argument("--count", type=int, required=True)
+    sp.add_argument("--prefix", default="sim", help="node ids are PREFIX-00000, PREFIX-00001, …")
+    sp.add_argument("--concurrency", type=int, default=200, help="connections at once (default 200)")
+    sp.add_argument("--hold", type=float, default=0.0, help="keep the seats this many seconds (heartbeating) before leaving")
+    sp.add_argument("--stay", action="store_true", help="do not leave at the end (seats time out instead)")
+    sp.add_argument("--cluster", action="store_true", help="simulate remote clusters instead of nodes")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--quiet", action="store_true", help="no progress bar")

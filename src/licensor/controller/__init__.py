@@ -1,0 +1,1 @@
+"""The controller: the license manager that runs at the customer (needs ``licensor[server]``)."""

@@ -1,0 +1,299 @@
+"""``licensor controller …`` commands."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from typing import Any
+
+from ..cli import EXIT_OK, EXIT_REFUSED, AddCommand, _count, _data_dir, _read_input, _write_out
+from .service import status_document
+
+
+def controller_service(args: argparse.Namespace) -> Any:
+    from .host import collect_factors
+    from .service import ControllerService
+    from .store import Store, sqlite_url
+
+    url = getattr(args, "database_url", None) or os.environ.get("LICENSOR_DATABASE_URL") or sqlite_url(_data_dir(args, "controller"))
+    return ControllerService(Store(url), factors=collect_factors())
+
+
+def _keyring_file(path: str) -> Any:
+    from ..signing import Keyring
+
+    return Keyring.from_text(_read_input(path).decode("utf-8", "replace"))
+
+
+def cmd_controller_init(args: argparse.Namespace) -> int:
+    svc = controller_service(args)
+    inst = svc.init(_keyring_file(args.trust), product=args.product, cluster_name=args.cluster_name or "")
+    print(f"controller initialised: installation {inst}")
+    print("next: 'licensor controller request' to make a request code for your vendor")
+    return EXIT_OK
+
+
+def cmd_controller_trust(args: argparse.Namespace) -> int:
+    kids = controller_service(args).trust(_keyring_file(args.file))
+    print("trusted vendor keys: " + ", ".join(kids))
+    return EXIT_OK
+
+
+def cmd_controller_request(args: argparse.Namespace) -> int:
+    from ..request import Contact
+
+    code, text = controller_service(args).request(
+        Contact(args.name, args.email, args.company), nodes=args.nodes, months=args.months, remote_clusters=args.remote_clusters
+    )
+    _write_out(args.out, text)
+    if args.out:
+        print(code)
+    return EXIT_OK
+
+
+def cmd_controller_activate(args: argparse.Namespace) -> int:
+    act = controller_service(args).activate(_read_input(args.file))
+    lic = act.verdict.license
+    if act.unchanged:
+        print(f"this key is already active: {act.verdict.hint}")
+    else:
+        print(f"activated license {lic.license_id} (serial {lic.serial}): {act.verdict.hint}")
+        if act.replaced:
+            print(f"it replaces license {act.replaced}, kept in the history")
+    for w in act.verdict.warnings:
+        print(f"warning: {w}", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_controller_status(args: argparse.Namespace) -> int:
+    svc = controller_service(args)
+    verdict = svc.status()
+    data = status_document(verdict, svc.installation_id())
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        print(f"installation      {data['installation_id']}")
+        print(f"state             {data['state']}: {data['hint']}")
+        if verdict.license:
+            print(f"customer          {data['customer']}")
+            print(f"type              {data['type']} (serial {data['serial']})")
+            print(f"expires           {data['expires'] or 'never'}")
+            print(f"maintenance until {data['maintenance_until']}")
+            print(f"nodes             {data['nodes']}")
+            print(f"remote clusters   {data['remote_clusters']}")
+            print(f"features          {', '.join(data['features']) or '(none)'}")
+        for w in data["warnings"]:
+            print(f"warning           {w}")
+    return EXIT_OK if verdict.valid else EXIT_REFUSED
+
+
+def cmd_controller_history(args: argparse.Namespace) -> int:
+    items = controller_service(args).history()
+    if args.json:
+        print(json.dumps(items, indent=2))
+    else:
+        for it in items:
+            mark = "*" if it["active"] else " "
+            print(f"{mark} {it['activated_at']}  serial {it['serial']:<3} {it['license_id']}  {it.get('customer', '')}")
+    return EXIT_OK
+
+
+def _url(args: argparse.Namespace) -> str:
+    from .store import sqlite_url
+
+    return getattr(args, "database_url", None) or os.environ.get("LICENSOR_DATABASE_URL") or sqlite_url(_data_dir(args, "controller"))
+
+
+def _runtime(args: argparse.Namespace) -> Any:
+    from .runtime import Controller
+
+    svc = controller_service(args)
+    svc.store.create_schema()
+    return Controller(svc)
+
+
+def cmd_controller_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from .clock import clock_from_env
+
+    url = _url(args)
+    svc = controller_service(args)
+    svc.store.create_schema()
+    svc.installation_id()  # refuses (exit 2) when not initialised
+    svc.store.close()
+    clock_from_env()  # refuses a fake clock that was not explicitly allowed
+    os.environ["LICENSOR_DATABASE_URL"] = url
+    os.environ["LICENSOR_HEARTBEAT_TTL"] = str(args.heartbeat_ttl)
+    print(f"licensor controller serving on http://{args.host}:{args.port} (API: /docs, /openapi.json; metrics: /metrics)", flush=True)
+    uvicorn.run(
+        "licensor.controller.app:app_from_env",
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+        backlog=4096,
+        timeout_graceful_shutdown=5,
+    )
+    return EXIT_OK
+
+
+def cmd_controller_db_upgrade(args: argparse.Namespace) -> int:
+    from .migrate import upgrade
+    from .store import Store
+
+    store = Store(_url(args))
+    before, after = upgrade(store.engine)
+    print(f"database schema: {before or 'empty'} -> {after}" if before != after else f"database schema is up to date ({after})")
+    return EXIT_OK
+
+
+def cmd_controller_db_current(args: argparse.Namespace) -> int:
+    from .migrate import current, head
+    from .store import Store
+
+    cur = current(Store(_url(args)).engine)
+    print(f"database schema {cur or 'empty'}; newest {head()}")
+    return EXIT_OK if cur == head() else EXIT_REFUSED
+
+
+def cmd_controller_audit_verify(args: argparse.Namespace) -> int:
+    r = _runtime(args).audit_verify()
+    if r.ok:
+        print(f"audit log intact: {r.entries} entries, hash chain verified")
+        return EXIT_OK
+    print(f"licensor: audit_tampered: {r.problem}: restore the database from a backup and investigate", file=sys.stderr)
+    return EXIT_REFUSED
+
+
+def cmd_controller_audit_list(args: argparse.Namespace) -> int:
+    items = _runtime(args).audit_entries(args.limit, args.event)
+    if args.json:
+        print(json.dumps(items, indent=2))
+    else:
+        for it in reversed(items):
+            print(f"{it['id']:>6} {it['at'][:19]}  {it['event']:<18} {it['subject']:<30} {it['code']:<20} {it['detail']}")
+    return EXIT_OK
+
+
+def cmd_controller_usage_report(args: argparse.Namespace) -> int:
+    import re
+
+    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
+        from ..errors import UsageError
+
+        raise UsageError(f"'{args.month}' is not a month: use YYYY-MM")
+    _write_out(args.out, _runtime(args).usage_report(args.month))
+    return EXIT_OK
+
+
+def cmd_controller_admin_password(args: argparse.Namespace) -> int:
+    import getpass
+
+    if args.password_stdin:
+        pw = sys.stdin.readline().rstrip("\r\n")
+    else:
+        pw = getpass.getpass("new admin password: ")
+        if getpass.getpass("again: ") != pw:
+            from ..errors import UsageError
+
+            raise UsageError("the two passwords differ: try again")
+    _runtime(args).set_admin_password(pw)
+    print("admin password set (HTTP Basic, user 'admin')", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_controller_admin_token(args: argparse.Namespace) -> int:
+    token = _runtime(args).create_token("admin_token", args.name or "")
+    print(token)
+    print("admin API token created; it is shown only once: send it as 'Authorization: Bearer <token>'", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_controller_join_token(args: argparse.Namespace) -> int:
+    token = _runtime(args).create_token("join_token", args.name or "")
+    print(token)
+    print("join token created (shown only once); agents and remote clusters use it: 'licensor agent run --token …'", file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_controller_credentials(args: argparse.Namespace) -> int:
+    ctl = _runtime(args)
+    if args.revoke is not None:
+        ctl.revoke(args.revoke)
+        print(f"credential {args.revoke} revoked", file=sys.stderr)
+    items = ctl.list_credentials()
+    if args.json:
+        print(json.dumps(items, indent=2))
+    else:
+        for it in items:
+            print(f"{it['id']:>4} {it['kind']:<15} {it['name']:<20} {it['created_at']}  {'revoked' if it['revoked'] else 'active'}")
+    return EXIT_OK
+
+
+def register(group: Any, add: AddCommand) -> None:
+    sp = add(group, "init", cmd_controller_init, "create this installation's identity and trust a vendor key set")
+    sp.add_argument("--trust", required=True, metavar="PUBLIC_KEY_FILE")
+    sp.add_argument("--product", default="demo", help="the product name licenses must carry (default: demo)")
+    sp.add_argument("--cluster-name", help="a name that helps the vendor tell your clusters apart")
+    sp.add_argument("--database-url", help="postgresql://… to share state between replicas (default: SQLite in the data dir)")
+    sp = add(group, "trust", cmd_controller_trust, "replace the trusted vendor key set (after a key rotation)")
+    sp.add_argument("file", metavar="PUBLIC_KEY_FILE")
+    sp.add_argument("--database-url")
+    sp = add(group, "request", cmd_controller_request, "make a request code to send to the vendor")
+    sp.add_argument("--name", required=True)
+    sp.add_argument("--email", required=True)
+    sp.add_argument("--company", required=True)
+    sp.add_argument("--nodes", type=_count, required=True)
+    sp.add_argument("--months", type=_count, required=True)
+    sp.add_argument("--remote-clusters", type=_count, default=0)
+    sp.add_argument("--out", help="write the request file here (the code is printed too)")
+    sp.add_argument("--database-url")
+    sp = add(group, "activate", cmd_controller_activate, "verify and apply a license key or file")
+    sp.add_argument("file", metavar="FILE|-")
+    sp.add_argument("--database-url")
+    sp = add(group, "status", cmd_controller_status, "show the license state (exit 1 when not valid)")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--database-url")
+    sp = add(group, "history", cmd_controller_history, "list every key activated here")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--database-url")
+    sp = add(group, "serve", cmd_controller_serve, "run the controller service (REST API, agents join here)")
+    sp.add_argument("--host", default="127.0.0.1")
+    sp.add_argument("--port", type=int, default=8800)
+    sp.add_argument("--workers", type=int, default=1, help="worker processes (seat admission stays exact across them)")
+    sp.add_argument("--heartbeat-ttl", type=float, default=60.0, help="seconds of silence after which a node loses its seat")
+    sp.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
+    sp.add_argument("--database-url")
+    sp = add(group, "db", cmd_controller_db_upgrade, "database schema: 'db upgrade' (migrate) or 'db current'")
+    sp.add_argument("action", choices=("upgrade", "current"))
+    sp.add_argument("--database-url")
+    sp.set_defaults(func=lambda a: cmd_controller_db_current(a) if a.action == "current" else cmd_controller_db_upgrade(a))
+    sp = add(group, "audit", cmd_controller_audit_verify, "the audit log: 'audit verify' (check the hash chain) or 'audit list'")
+    sp.add_argument("action", choices=("verify", "list"))
+    sp.add_argument("--limit", type=int, default=50)
+    sp.add_argument("--event")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--database-url")
+    sp.set_defaults(func=lambda a: cmd_controller_audit_list(a) if a.action == "list" else cmd_controller_audit_verify(a))
+    sp = add(group, "usage-report", cmd_controller_usage_report, "a month's peak nodes and clusters, signed, for the vendor")
+    sp.add_argument("--month", required=True, metavar="YYYY-MM")
+    sp.add_argument("--out", help="write the report here instead of stdout")
+    sp.add_argument("--database-url")
+    sp = add(group, "admin", cmd_controller_admin_token, "admin credentials: 'admin set-password' or 'admin token'")
+    sp.add_argument("action", choices=("set-password", "token"))
+    sp.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
+    sp.add_argument("--name", help="what the token is for (shown in 'credentials')")
+    sp.add_argument("--database-url")
+    sp.set_defaults(func=lambda a: cmd_controller_admin_password(a) if a.action == "set-password" else cmd_controller_admin_token(a))
+    sp = add(group, "join-token", cmd_controller_join_token, "create a join token for agents and remote clusters (printed once)")
+    sp.add_argument("--name")
+    sp.add_argument("--database-url")
+    sp = add(group, "credentials", cmd_controller_credentials, "list admin tokens, join tokens and the password; --revoke ID")
+    sp.add_argument("--revoke", type=int, metavar="ID")
+    sp.add_argument("--json", action="store_true")
+    sp.add_argument("--database-url")

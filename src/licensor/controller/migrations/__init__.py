@@ -1,0 +1,1 @@
+"""Alembic migration scripts of the controller database (see ``licensor.controller.migrate``)."""

@@ -1,0 +1,105 @@
+"""Seat bookkeeping in the database; the decisions come from ``licensor.seats``.
+
+Every function here runs inside ``Store.locked()`` so that what it counts is
+what it commits.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
+
+from .. import seats
+from ..policy import Verdict
+from . import audit
+from . import store as s
+
+KINDS = ("node", "cluster")
+NOUN = {"node": "node", "cluster": "remote cluster"}
+
+
+def among(kind: str, ids: Iterable[str]) -> ColumnElement[bool]:
+    return and_(s.seats.c.kind == kind, s.seats.c.seat_id.in_(list(ids)))
+
+
+def limit_of(verdict: Verdict, kind: str) -> int:
+    lic = verdict.license
+    if lic is None or not verdict.keeps_seats:
+        return 0
+    return lic.nodes if kind == "node" else lic.remote_clusters
+
+
+def rows(c: Connection, kind: str) -> list[seats.Seat]:
+    q = select(s.seats.c.seat_id, s.seats.c.joined_at, s.seats.c.last_seen).where(s.seats.c.kind == kind)
+    return [seats.Seat(r.seat_id, r.joined_at, r.last_seen) for r in c.execute(q)]
+
+
+def count(c: Connection, kind: str) -> int:
+    return int(c.execute(select(func.count()).select_from(s.seats).where(s.seats.c.kind == kind)).scalar_one())
+
+
+def sweep(c: Connection, kind: str, now: datetime, ttl: timedelta) -> list[str]:
+    """Free the seats of holders silent for longer than ``ttl``; audited."""
+    cutoff = now - ttl
+    gone = [r.seat_id for r in c.execute(select(s.seats.c.seat_id).where(and_(s.seats.c.kind == kind, s.seats.c.last_seen < cutoff)))]
+    if gone:
+        c.execute(delete(s.seats).where(and_(s.seats.c.kind == kind, s.seats.c.last_seen < cutoff)))
+        audit.append(
+            c,
+            now,
+            [audit.Entry("expired", g, "heartbeat_timeout", f"no heartbeat for over {int(ttl.total_seconds())} s") for g in gone],
+        )
+    return gone
+
+
+def release(c: Connection, kind: str, ids: Sequence[str], now: datetime, code: str, why: str) -> list[str]:
+    """Take seats away (the license no longer keeps them); audited."""
+    held = [r.seat_id for r in c.execute(select(s.seats.c.seat_id).where(among(kind, ids)))]
+    if held:
+        c.execute(delete(s.seats).where(among(kind, held)))
+        audit.append(c, now, [audit.Entry("released", h, code, why) for h in held])
+    return held
+
+
+def enforce_limit(c: Connection, kind: str, limit: int, now: datetime, why: str) -> list[str]:
+    """Evict the most recently joined seats over ``limit``; the longest-connected stay.  Audited."""
+    if count(c, kind) <= limit:
+        return []
+    _keep, evict = seats.over_limit(rows(c, kind), limit)
+    ids = [e.id for e in evict]
+    for i in range(0, len(ids), 500):
+        c.execute(delete(s.seats).where(among(kind, ids[i : i + 500])))
+    audit.append(
+        c,
+        now,
+        [
+            audit.Entry("evicted", i, "limit_lowered", f"{why}: the license now allows {limit} {NOUN[kind]}(s); the longest-connected stay")
+            for i in ids
+        ],
+    )
+    return ids
+
+
+def record_peak(c: Connection, kind: str, used: int, now: datetime) -> None:
+    month = now.astimezone(UTC).strftime("%Y-%m")
+    where = and_(s.usage.c.month == month, s.usage.c.kind == kind)
+    row = c.execute(select(s.usage.c.peak).where(where)).first()
+    if row is None:
+        c.execute(s.usage.insert().values(month=month, kind=kind, peak=used, updated_at=now))
+    elif used > row.peak:
+        c.execute(update(s.usage).where(where).values(peak=used, updated_at=now))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What happened to one join, heartbeat or leave."""
+
+    ok: bool
+    code: str
+    hint: str
+    status: str = ""  # admitted | rejoined | alive | left | refused | released | not_joined

@@ -1,0 +1,1 @@
+"""The issuer: the vendor side that signs license keys."""

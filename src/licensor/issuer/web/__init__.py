@@ -1,0 +1,488 @@
+"""The issuer's web console (vendor side).
+
+``mount_console(app, svc, settings)`` adds server-rendered pages to the issuer app:
+
+    GET  /login  POST /login  POST /logout      admin sign-in (users from 'licensor vendor admin create-user')
+    GET  /issue                                 paste or upload a request code
+    POST /issue/preview                         the request: installation, contact, what is asked, factors, earlier
+                                                licenses; an issue form prefilled from plan and request
+    POST /issue                                 sign; then the license page shows it with Copy, Download, Send by e-mail
+    GET  /licenses?q=                           search licenses
+    GET  /licenses/{id}                         one license: file, Copy, Download, Send by e-mail, renew, rehost
+    GET  /licenses/{id}/download                the license file
+    POST /licenses/{id}/renew  …/rehost  …/send
+    GET  /customers  /installations  /installations/{id}
+    GET  /keys  POST /keys/rotate  POST /keys/{kid}/remove  GET /keys/public.txt   signing keys; the published set
+    GET  /usage  POST /usage                    imported usage reports; import one
+
+The session is the API's session cookie (``IssuerService.login``); every form
+carries that session's CSRF token.  Views parse, call ``IssuerService`` and render.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+
+from ...errors import LicensorError
+from ...license import LicenseType
+from ...web import FormError, Pages, csrf_ok, form_int, form_text, mailto, mount_static, redirect, safe_next, upload_or_text
+from ...web import security_headers as _headers
+from ..service import IssuerService, Principal
+from ..settings import IssuerSettings
+
+COOKIE = "licensor_session"  # the same cookie as the API's sessions (issuer.app.SESSION_COOKIE)
+NAV = [
+    ("/issue", "Issue"),
+    ("/licenses", "Licenses"),
+    ("/customers", "Customers"),
+    ("/installations", "Installations"),
+    ("/keys", "Signing keys"),
+    ("/usage", "Usage reports"),
+]
+MAX_CODE = 16384
+
+
+def _error(e: LicensorError | FormError, title: str) -> dict[str, str]:
+    return {"title": title, "code": e.code, "hint": e.hint}
+
+
+def _features(text: str) -> tuple[str, ...]:
+    return tuple(sorted({f.strip() for f in text.replace("\n", ",").split(",") if f.strip()}))
+
+
+def _date(text: str) -> datetime | None:
+    if not text:
+        return None
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise FormError(f"'{text[:40]}' is not a date: use YYYY-MM-DD") from None
+    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+
+
+def license_mailto(lic: dict[str, Any], to: str, file: str) -> str:
+    subject = f"Your {lic['product']} license for {lic['customer']} (serial {lic['serial']})"
+    body = (
+        f"Hello {lic['customer']},\n\nhere is your {lic['product']} license. Paste it (or upload it as a file) on the product's "
+        f"License page and click Activate.\n\nLicense {lic['license_id']}\nInstallation {lic['installation_id']}\n"
+        f"Nodes {lic['nodes']}, remote clusters {lic['remote_clusters']}, expires {lic['expires'] or 'never'}\n\n{file}\n"
+    )
+    return mailto(to, subject, body)
+
+
+def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) -> None:
+    pages = Pages(Path(__file__).parent / "templates", title="licensor issuer", nav=NAV)
+    mount_static(app)
+
+    async def principal(request: Request) -> Principal | None:
+        cookie = request.cookies.get(COOKIE)
+        if not cookie or len(cookie) > 200:
+            return None
+        return await run_in_threadpool(svc.session_principal, cookie)
+
+    def to_login(request: Request) -> Response:
+        return redirect("/login?next=" + request.url.path)
+
+    def csrf_refused() -> Response:
+        return Response(
+            "The form has expired or did not come from this console (CSRF check failed): go back, reload the page and try again.",
+            status_code=403,
+            media_type="text/plain",
+            headers=_headers(),
+        )
+
+    async def posted(request: Request) -> tuple[Principal | None, Any]:
+        p = await principal(request)
+        if p is None:
+            return None, None
+        form = await request.form(max_files=1, max_fields=30)
+        if not csrf_ok(form.get("csrf_token"), p.csrf):
+            return p, None
+        return p, form
+
+    def base(p: Principal) -> dict[str, Any]:
+        return {"user": p.actor.removeprefix("user:"), "csrf": p.csrf}
+
+    def render(request: Request, p: Principal, name: str, code: int = 200, **ctx: Any) -> Response:
+        return pages.render(request, name, code, **base(p), **ctx)
+
+    # -- sign-in ---------------------------------------------------------------
+
+    @app.get("/login", include_in_schema=False)
+    async def login_page(request: Request, next: str = "/issue") -> Response:
+        note = "Admin users are made with 'licensor vendor admin create-user NAME' on the issuer's host."
+        if settings.cookie_secure and request.url.scheme != "https":
+            note += (
+                " This issuer sends its session cookie over HTTPS only: open it through HTTPS"
+                " (or set LICENSOR_COOKIE_SECURE=0 for plain-HTTP development), or signing in will not stick."
+            )
+        return pages.render(request, "login.html", next=safe_next(next, "/issue"), username="", note=note, error=None, user=None)
+
+    @app.post("/login", include_in_schema=False)
+    async def login(request: Request) -> Response:
+        form = await request.form(max_files=0, max_fields=5)
+        user, pw, nxt = form_text(form, "username", 100), form.get("password"), safe_next(form_text(form, "next", 500), "/issue")
+        ip = request.client.host if request.client else "unknown"
+        try:
+            if not isinstance(pw, str) or not pw or len(pw) > 1000:
+                raise LicensorError("the user name or password is wrong", code="unauthorized")
+            cookie, _csrf = await run_in_threadpool(svc.login, user, pw, ip)
+        except LicensorError as e:
+            err = _error(e, "Not signed in")
+            status = 401 if e.code == "unauthorized" else 429
+            return pages.render(request, "login.html", status, next=nxt, username=user, error=err, user=None)
+        resp = redirect(nxt)
+        resp.set_cookie(
+            COOKIE,
+            cookie,
+            max_age=int(settings.session_hours * 3600),
+            httponly=True,
+            secure=settings.cookie_secure,
+            samesite="strict",
+            path="/",
+        )
+        return resp
+
+    @app.post("/logout", include_in_schema=False)
+    async def logout(request: Request) -> Response:
+        p, form = await posted(request)
+        if p is not None and form is None:
+            return csrf_refused()
+        cookie = request.cookies.get(COOKIE)
+        if p is not None and cookie:
+            await run_in_threadpool(svc.logout, cookie, p.actor)
+        resp = redirect("/login")
+        resp.delete_cookie(COOKIE, path="/")
+        return resp
+
+    # -- issue -----------------------------------------------------------------
+
+    @app.get("/", include_in_schema=False)
+    async def home(request: Request) -> Response:
+        return redirect("/issue")
+
+    @app.get("/issue", include_in_schema=False)
+    async def issue_page(request: Request) -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        recent = await run_in_threadpool(lambda: svc.search(limit=5))
+        return render(request, p, "issue.html", page_title="Issue a license", recent=recent, error=None, code_text="")
+
+    def preview_context(text: str, terms: dict[str, Any] | None = None) -> dict[str, Any]:
+        req = svc.inspect(text)
+        summary = req.summary()
+        earlier = svc.search(installation_id=req.installation_id, limit=50)
+        plans = svc.plans()
+        chosen = next((pl for pl in plans if pl["name"] == "subscription"), None)
+        if terms is None:
+            terms = {
+                "plan": chosen["name"] if chosen else "",
+                "type": chosen["type"] if chosen else "subscription",
+                "customer": req.contact.company or req.contact.name,
+                "nodes": req.nodes,
+                "months": req.months or (chosen["months"] if chosen else 12),
+                "remote_clusters": req.remote_clusters,
+                "features": ", ".join(chosen["features"]) if chosen else "",
+                "grace_days": chosen["grace_days"] if chosen else 0,
+                "expires": "",
+            }
+        return {"req": summary, "earlier": earlier, "plans": plans, "terms": terms}
+
+    @app.post("/issue/preview", include_in_schema=False)
+    async def preview(request: Request) -> Response:
+        p, form = await posted(request)
+        if p is None:
+            return to_login(request)
+        if form is None:
+            return csrf_refused()
+        text = ""
+        try:
+            text = await upload_or_text(form, "file", "request_code", MAX_CODE)
+            if not text.strip():
+                raise FormError("no request code was given: paste the code (or the request file) or choose the file", "usage")
+            ctx = await run_in_threadpool(preview_context, text)
+        except (LicensorError, FormError) as e:
+            recent = await run_in_threadpool(lambda: svc.search(limit=5))
+            err = _error(e, "This request code cannot be used")
+            return render(request, p, "issue.html", 422, page_title="Issue a license", recent=recent, error=err, code_text=text)
+        ctx["code_text"] = text
+        return render(request, p, "preview.html", page_title="Request preview", error=None, **ctx)
+
+    @app.post("/issue", include_in_schema=False)
+    async def issue(request: Request) -> Response:
+        p, form = await posted(request)
+        if p is None:
+            return to_login(request)
+        if form is None:
+            return csrf_refused()
+        text = form_text(form, "request_code", MAX_CODE)
+        names = ("plan", "type", "customer", "nodes", "months", "remote_clusters", "features", "grace_days")
+        terms = {k: form_text(form, k, 2000) for k in names}
+        terms["expires"] = form_text(form, "expires", 40)
+        try:
+            typ: LicenseType = "perpetual" if terms["type"] == "perpetual" else "subscription"
+            expires = _date(terms["expires"])
+            issued = await run_in_threadpool(
+                lambda: svc.issue(
+                    text,
+                    actor=p.actor,
+                    plan=terms["plan"] or None,
+                    type=typ,
+                    nodes=form_int(form, "nodes"),
+                    months=None if expires else form_int(form, "months"),
+                    expires=expires,
+                    remote_clusters=form_int(form, "remote_clusters"),
+                    features=_features(terms["features"]),
+                    customer=terms["customer"] or None,
+                    grace_days=form_int(form, "grace_days"),
+                )
+            )
+        except (LicensorError, FormError) as e:
+            try:
+                ctx = await run_in_threadpool(preview_context, text, terms)
+            except LicensorError as e2:
+                recent = await run_in_threadpool(lambda: svc.search(limit=5))
+                err = _error(e2, "This request code cannot be used")
+                return render(request, p, "issue.html", 422, page_title="Issue a license", recent=recent, error=err, code_text=text)
+            ctx["code_text"] = text
+            return render(request, p, "preview.html", 422, page_title="Request preview", error=_error(e, "Not issued"), **ctx)
+        return redirect(f"/licenses/{issued.license.license_id}?new=1")
+
+    # -- licenses ----------------------------------------------------------------
+
+    @app.get("/licenses", include_in_schema=False)
+    async def licenses(request: Request, q: str = "") -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        q = q.strip()[:200]
+        items = await run_in_threadpool(lambda: svc.search(q or None, limit=200))
+        return render(request, p, "licenses.html", page_title="Licenses", items=items, q=q)
+
+    def license_context(license_id: str) -> dict[str, Any]:
+        lic = svc.get(license_id)
+        issued = svc.issued(license_id)
+        try:
+            to = svc.contact_email(license_id)
+        except LicensorError:
+            to = ""
+        return {
+            "lic": lic,
+            "file": issued.file,
+            "to": to,
+            "mailto": license_mailto(lic, to, issued.file),
+            "smtp": settings.smtp.configured,
+            "chain": svc.search(installation_id=lic["installation_id"], limit=50),
+        }
+
+    async def license_page(request: Request, p: Principal, license_id: str, code: int = 200, **extra: Any) -> Response:
+        try:
+            ctx = await run_in_threadpool(license_context, license_id[:100])
+        except LicensorError as e:
+            return render(request, p, "message.html", 404, page_title="Not found", error=_error(e, "Not found"))
+        ctx.update(extra)
+        ctx.setdefault("error", None)
+        return render(request, p, "license.html", code, page_title="License " + ctx["lic"]["license_id"][:8], **ctx)
+
+    @app.get("/licenses/{license_id}", include_in_schema=False)
+    async def license_view(request: Request, license_id: str, new: str | None = None, sent: str | None = None) -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        flash = "License issued: copy it, download it or send it to the customer." if new else None
+        if sent:
+            flash = f"License sent to {sent[:320]}."
+        return await license_page(request, p, license_id, flash=flash)
+
+    @app.get("/licenses/{license_id}/download", include_in_schema=False)
+    async def download(request: Request, license_id: str) -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        try:
+            issued = await run_in_threadpool(svc.issued, license_id[:100])
+        except LicensorError as e:
+            return Response(f"{e.code}: {e.hint}", status_code=404, media_type="text/plain", headers=_headers())
+        headers = {**_headers(), "Content-Disposition": f'attachment; filename="license-{issued.license.license_id}.txt"'}
+        return Response(issued.file, media_type="text/plain; charset=utf-8", headers=headers)
+
+    @app.post("/licenses/{license_id}/renew", include_in_schema=False)
+    async def renew(request: Request, license_id: str) -> Response:
+        p, form = await posted(request)
+        if p is None:
+            return to_login(request)
+        if form is None:
+            return csrf_refused()
+        try:
+            feats = form_text(form, "features", 2000)
+            issued = await run_in_threadpool(
+                lambda: svc.renew(
+                    license_id,
+                    actor=p.actor,
+                    months=form_int(form, "months"),
+                    nodes=form_int(form, "nodes"),
+                    remote_clusters=form_int(form, "remote_clusters"),
+                    features=_features(feats) if feats else None,
+                )
+            )
+        except LicensorError as e:
+            return await license_page(request, p, license_id, 422, error=_error(e, "Not renewed"))
+        return redirect(f"/licenses/{issued.license.license_id}?new=1")
+
+    @app.post("/licenses/{license_id}/rehost", include_in_schema=False)
+    async def rehost(request: Request, license_id: str) -> Response:
+        p, form = await posted(request)
+        if p is None:
+            return to_login(request)
+        if form is None:
+            return csrf_refused()
+        try:
+            text = await upload_or_text(form, "file", "request_code", MAX_CODE)
+            if not text.strip():
+                raise FormError("paste the new installation's request code to rehost this license", "usage")
+            issued = await run_in_threadpool(lambda: svc.rehost(license_id, text, actor=p.actor))
+        except (LicensorError, FormError) as e:
+            return await license_page(request, p, license_id, 422, error=_error(e, "Not rehosted"))
+        return redirect(f"/licenses/{issued.license.license_id}?new=1")
+
+    @app.post("/licenses/{license_id}/send", include_in_schema=False)
+    async def send(request: Request, license_id: str) -> Response:
+        p, form = await posted(request)
+        if p is None:
+            return to_login(request)
+        if form is None:
+            return csrf_refused()
+        from ..mail import license_message
+        from ..mail import send as smtp_send
+
+        try:
+            issued = await run_in_threadpool(svc.issued, license_id)
+            to = form_text(form, "to", 320) or await run_in_threadpool(svc.contact_email, license_id)
+            await run_in_threadpool(smtp_send, settings.smtp, license_message(issued, sender=settings.smtp.sender, to=to))
+            await run_in_threadpool(svc.record_sent, license_id, to, p.actor)
+        except LicensorError as e:
+            return await license_page(request, p, license_id, 422, error=_error(e, "Not sent"))
+        return redirect(f"/licenses/{license_id}?sent={to}")
+
+    # -- customers, installations ------------------------------------------------------
+
+    @app.get("/customers", include_in_schema=False)
+    async def customers(request: Request) -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        items = await run_in_threadpool(svc.customers)
+        return render(request, p, "customers.html", page_title="Customers", items=items)
+
+    @app.get("/installations", include_in_schema=False)
+    async def installations(request: Request, customer: str = "") -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        items = await run_in_threadpool(svc.installations, customer[:200] or None)
+        return render(request, p, "installations.html", page_title="Installations", items=items, customer=customer[:200])
+
+    @app.get("/installations/{installation_id}", include_in_schema=False)
+    async def installation(request: Request, installation_id: str) -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        try:
+            inst = await run_in_threadpool(svc.installation, installation_id[:100])
+        except LicensorError as e:
+            return render(request, p, "message.html", 404, page_title="Not found", error=_error(e, "Not found"))
+        lics = await run_in_threadpool(lambda: svc.search(installation_id=inst["installation_id"], limit=100))
+        usage = await run_in_threadpool(svc.usage, inst["installation_id"])
+        return render(request, p, "installation.html", page_title="Installation", inst=inst, items=lics, usage=usage)
+
+    # -- signing keys ------------------------------------------------------------------
+
+    async def keys_page(request: Request, p: Principal, code: int = 200, **extra: Any) -> Response:
+        items = await run_in_threadpool(svc.keys)
+        public = await run_in_threadpool(lambda: svc.public_set().to_text())
+        extra.setdefault("error", None)
+        return render(request, p, "keys.html", code, page_title="Signing keys", items=items, public=public, **extra)
+
+    @app.get("/keys", include_in_schema=False)
+    async def keys(request: Request, done: str = "") -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        flash = {"rotated": "A new signing key is active; the old one is retired but still published.", "removed": "Key removed."}
+        return await keys_page(request, p, flash=flash.get(done))
+
+    @app.get("/keys/public.txt", include_in_schema=False)
+    async def public_set(request: Request) -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        text = await run_in_threadpool(lambda: svc.public_set().to_text())
+        headers = {**_headers(), "Content-Disposition": 'attachment; filename="vendor.pub"'}
+        return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
+
+    @app.post("/keys/rotate", include_in_schema=False)
+    async def rotate(request: Request) -> Response:
+        p, form = await posted(request)
+        if p is None:
+            return to_login(request)
+        if form is None:
+            return csrf_refused()
+        try:
+            await run_in_threadpool(svc.rotate_key, p.actor)
+        except LicensorError as e:
+            return await keys_page(request, p, 422, error=_error(e, "Not rotated"))
+        return redirect("/keys?done=rotated")
+
+    @app.post("/keys/{kid}/remove", include_in_schema=False)
+    async def remove_key(request: Request, kid: str) -> Response:
+        p, form = await posted(request)
+        if p is None:
+            return to_login(request)
+        if form is None:
+            return csrf_refused()
+        try:
+            await run_in_threadpool(svc.remove_key, kid[:100], p.actor)
+        except LicensorError as e:
+            return await keys_page(request, p, 422, error=_error(e, "Not removed"))
+        return redirect("/keys?done=removed")
+
+    # -- usage reports -----------------------------------------------------------------
+
+    @app.get("/usage", include_in_schema=False)
+    async def usage(request: Request) -> Response:
+        p = await principal(request)
+        if p is None:
+            return to_login(request)
+        items = await run_in_threadpool(svc.usage)
+        return render(request, p, "usage.html", page_title="Usage reports", items=items, result=None, error=None)
+
+    @app.post("/usage", include_in_schema=False)
+    async def import_usage(request: Request) -> Response:
+        p, form = await posted(request)
+        if p is None:
+            return to_login(request)
+        if form is None:
+            return csrf_refused()
+        result, error = None, None
+        try:
+            text = await upload_or_text(form, "file", "report", 65536)
+            if not text.strip():
+                raise FormError("no usage report was given: paste it or choose the file", "usage")
+            result = await run_in_threadpool(lambda: svc.import_usage(text, actor=p.actor))
+        except (LicensorError, FormError) as e:
+            error = _error(e, "Not imported")
+        items = await run_in_threadpool(svc.usage)
+        return render(
+            request, p, "usage.html", 422 if error else 200, page_title="Usage reports", items=items, result=result, error=error, json=json
+        )
+
+
+__all__ = ["mount_console"]

@@ -1,0 +1,307 @@
+"""The license model, its claims, and the license file.
+
+Claims are the PASETO payload (JSON).  Registered PASETO claims are used where
+they fit so that other languages can check a key with an off-the-shelf
+library: ``jti`` license id, ``aud`` product, ``sub`` installation id, ``iat``,
+``nbf``, ``exp`` (absent for perpetual).  The rest are licensor's own; see
+docs/FORMAT.md.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+from .codec import armour, unarmour
+from .errors import MalformedError
+from .identity import Binding
+from .signing import Keyring, VendorKey
+
+__all__ = [
+    "License",
+    "LicenseType",
+    "add_months",
+    "decode_license",
+    "fmt_time",
+    "license_file",
+    "new_license",
+    "parse_time",
+    "read_license_text",
+]
+
+LicenseType = Literal["perpetual", "subscription"]
+LICENSE_ARMOUR = "LICENSOR LICENSE"
+CLAIMS_VERSION = 1
+
+
+def fmt_time(t: datetime) -> str:
+    """RFC 3339 in UTC with a ``Z``, to the second."""
+    return t.astimezone(UTC).replace(microsecond=0).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def parse_time(text: Any, what: str = "time") -> datetime:
+    if not isinstance(text, str):
+        raise MalformedError(f"the {what} in this license is not a date")
+    try:
+        t = datetime.fromisoformat(text)
+    except ValueError:
+        raise MalformedError(f"the {what} in this license is not a valid date") from None
+    if t.tzinfo is None:
+        raise MalformedError(f"the {what} in this license has no time zone")
+    return t
+
+
+@dataclass(frozen=True)
+class License:
+    """A license as issued: every field is inside the signature."""
+
+    license_id: str
+    product: str
+    customer: str
+    installation_id: str
+    binding: Binding
+    issued_at: datetime
+    not_before: datetime
+    expires: datetime | None
+    maintenance_until: datetime
+    nodes: int
+    remote_clusters: int = 0
+    features: tuple[str, ...] = ()
+    type: LicenseType = "subscription"
+    serial: int = 1
+    grace_days: int = 0
+    #: Set on decode: the vendor key that signed it and the token itself.
+    kid: str = field(default="", compare=False)
+    token: str = field(default="", compare=False, repr=False)
+
+    def claims(self) -> dict[str, Any]:
+        c: dict[str, Any] = {
+            "lv": CLAIMS_VERSION,
+            "jti": self.license_id,
+            "aud": self.product,
+            "sub": self.installation_id,
+            "iat": fmt_time(self.issued_at),
+            "nbf": fmt_time(self.not_before),
+        }
+        if self.expires is not None:
+            c["exp"] = fmt_time(self.expires)
+        c.update(
+            {
+                "customer": self.customer,
+                "type": self.type,
+                "serial": self.serial,
+                "maintenance_until": fmt_time(self.maintenance_until),
+                "nodes": self.nodes,
+                "remote_clusters": self.remote_clusters,
+                "features": list(self.features),
+                "grace_days": self.grace_days,
+                "binding": {"factors": dict(self.binding.factors), "require": list(self.binding.require), "k": self.binding.k},
+            }
+        )
+        return c
+
+    def sign(self, key: VendorKey) -> str:
+        """The license key (a v4.public token) for this license."""
+        return key.signer().sign(json.dumps(self.claims(), separators=(",", ":"), sort_keys=True).encode())
+
+    def summary(self) -> dict[str, Any]:
+        """What ``status --json`` and the API show about a license."""
+        return {
+            "license_id": self.license_id,
+            "product": self.product,
+            "customer": self.customer,
+            "type": self.type,
+            "serial": self.serial,
+            "issued_at": fmt_time(self.issued_at),
+            "not_before": fmt_time(self.not_before),
+            "expires": fmt_time(self.expires) if self.expires else None,
+            "maintenance_until": fmt_time(self.maintenance_until),
+            "nodes": self.nodes,
+            "remote_clusters": self.remote_clusters,
+            "features": list(self.features),
+            "grace_days": self.grace_days,
+            "installation_id": self.installation_id,
+            "kid": self.kid,
+        }
+
+
+def _int(c: Mapping[str, Any], name: str, default: int | None = None) -> int:
+    v = c.get(name, default)
+    if type(v) is not int or v < 0:
+        raise MalformedError(f"the license's '{name}' is not a non-negative whole number")
+    return v
+
+
+def _str(c: Mapping[str, Any], name: str) -> str:
+    v = c.get(name)
+    if not isinstance(v, str) or not v:
+        raise MalformedError(f"the license has no '{name}'")
+    return v
+
+
+def license_from_claims(c: Any, *, kid: str = "", token: str = "") -> License:
+    """Build a License from verified claims; refuse anything not of our schema."""
+    if not isinstance(c, dict) or c.get("lv") != CLAIMS_VERSION:
+        raise MalformedError("the signed content is not a licensor license (unknown claims version)")
+    b = c.get("binding")
+    if not isinstance(b, dict):
+        raise MalformedError("the license has no installation binding")
+    factors, require, k = b.get("factors", {}), b.get("require", []), b.get("k", 0)
+    if (
+        type(factors) is not dict
+        or type(require) is not list
+        or type(k) is not int
+        or not all(type(x) is str for x in (*factors, *factors.values(), *require))
+    ):
+        raise MalformedError("the license's installation binding is not well formed")
+    features = c.get("features", [])
+    if type(features) is not list or not all(type(f) is str for f in features):
+        raise MalformedError("the license's features are not a list of names")
+    typ = c.get("type")
+    if typ not in ("perpetual", "subscription"):
+        raise MalformedError("the license's type is neither 'perpetual' nor 'subscription'")
+    exp = c.get("exp")
+    return License(
+        license_id=_str(c, "jti"),
+        product=_str(c, "aud"),
+        customer=_str(c, "customer"),
+        installation_id=_str(c, "sub"),
+        binding=Binding(factors, tuple(require), k),
+        issued_at=parse_time(c.get("iat"), "issue date"),
+        not_before=parse_time(c.get("nbf"), "start date"),
+        expires=parse_time(exp, "expiry date") if exp is not None else None,
+        maintenance_until=parse_time(c.get("maintenance_until"), "maintenance end"),
+        nodes=_int(c, "nodes"),
+        remote_clusters=_int(c, "remote_clusters", 0),
+        features=tuple(features),
+        type=typ,
+        serial=_int(c, "serial"),
+        grace_days=_int(c, "grace_days", 0),
+        kid=kid,
+        token=token,
+    )
+
+
+def read_license_text(text: str | bytes) -> str:
+    """The token inside a pasted key or license file, paste damage undone."""
+    a = unarmour(text)
+    if a.kind is not None and a.kind != LICENSE_ARMOUR:
+        raise MalformedError(f"this is a '{a.kind}' block, not a license: paste the license key or file the vendor sent")
+    if not a.payload:
+        raise MalformedError("no license key was given: paste the key or upload the license file")
+    return a.payload
+
+
+def decode_license(text: str | bytes, keyring: Keyring) -> License:
+    """Read, verify and decode a pasted key or license file, or raise why not.
+
+    Paste damage is undone first; what is still not a token is *malformed*
+    before any signature is checked.
+    """
+    try:
+        # Most keys arrive clean: try them as they are before undoing paste damage.
+        if not isinstance(text, str):
+            raise MalformedError("bytes")
+        token = text
+        message, kid = keyring.verify(token)
+    except MalformedError:
+        token = read_license_text(text)
+        message, kid = keyring.verify(token)
+    try:
+        claims = json.loads(message)
+    except ValueError:
+        raise MalformedError("the signed content is not a licensor license (not JSON)") from None
+    return license_from_claims(claims, kid=kid, token=token)
+
+
+def license_file(lic: License, token: str) -> str:
+    """The license file: the token in an armour with readable header lines."""
+    headers = {
+        "Customer": lic.customer,
+        "Product": lic.product,
+        "Type": lic.type,
+        "Installation": lic.installation_id,
+        "Nodes": str(lic.nodes),
+        "Remote clusters": str(lic.remote_clusters),
+        "Features": ", ".join(lic.features) or "(none)",
+        "Expires": fmt_time(lic.expires) if lic.expires else "never (perpetual)",
+        "Maintenance until": fmt_time(lic.maintenance_until),
+        "Serial": str(lic.serial),
+        "Note": "these lines are for people; only the key below decides",
+    }
+    return armour(LICENSE_ARMOUR, token, headers)
+
+
+def add_months(t: datetime, months: int) -> datetime:
+    """Calendar months later, the day clamped to the month's end (Jan 31 + 1 = Feb 28/29)."""
+    import calendar
+
+    y, m = divmod(t.month - 1 + months, 12)
+    year, month = t.year + y, m + 1
+    return t.replace(year=year, month=month, day=min(t.day, calendar.monthrange(year, month)[1]))
+
+
+def new_license(
+    *,
+    license_id: str,
+    product: str,
+    customer: str,
+    installation_id: str,
+    binding: Binding,
+    type: LicenseType,
+    nodes: int,
+    now: datetime,
+    serial: int,
+    months: int | None = None,
+    expires: datetime | None = None,
+    maintenance_until: datetime | None = None,
+    remote_clusters: int = 0,
+    features: tuple[str, ...] = (),
+    grace_days: int = 0,
+    not_before: datetime | None = None,
+) -> License:
+    """A license with the plan rules applied; raises UsageError for impossible asks.
+
+    perpetual: no expiry, maintenance ``months`` (default 12) from now.
+    subscription: expires after ``months`` (default 12) or at ``expires``;
+    maintenance runs to expiry unless given.
+    """
+    from .errors import UsageError
+
+    now = now.astimezone(UTC).replace(microsecond=0)
+    if type not in ("perpetual", "subscription"):
+        raise UsageError("the license type is 'perpetual' or 'subscription'")
+    if nodes < 0 or remote_clusters < 0 or grace_days < 0 or (months is not None and months <= 0):
+        raise UsageError("nodes, remote clusters and grace days cannot be negative, and months must be at least 1")
+    if type == "perpetual":
+        if expires is not None:
+            raise UsageError("a perpetual license does not expire; set its maintenance end with --maintenance-until")
+        maint = maintenance_until or add_months(now, months or 12)
+        exp = None
+    else:
+        if expires is not None and months is not None:
+            raise UsageError("give either --months or --expires, not both")
+        exp = expires or add_months(now, months or 12)
+        if exp <= now:
+            raise UsageError(f"the expiry date {fmt_time(exp)} is already past")
+        maint = maintenance_until or exp
+    return License(
+        license_id=license_id,
+        product=product,
+        customer=customer,
+        installation_id=installation_id,
+        binding=binding,
+        issued_at=now,
+        not_before=not_before or now,
+        expires=exp,
+        maintenance_until=maint,
+        nodes=nodes,
+        remote_clusters=remote_clusters,
+        features=tuple(sorted(set(features))),
+        type=type,
+        serial=serial,
+        grace_days=grace_days,
+    )

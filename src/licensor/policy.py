@@ -1,0 +1,204 @@
+"""Policy: does this license apply to this installation at this time?
+
+``evaluate(license, installation, now)`` is pure: the caller passes the clock
+and what the installation remembers (highest serial activated, trusted time).
+It returns a ``Verdict`` with a stable ``code`` and a ``hint`` for people;
+it never raises for a license problem.
+
+States, in the order they are checked::
+
+    missing  malformed  bad_signature  unknown_key          (from check(): no usable license)
+    wrong_product  wrong_installation  superseded  clock_rollback
+    not_yet_valid  expired  grace  valid
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from .errors import LicensorError
+from .license import License, decode_license
+from .signing import Keyring
+
+__all__ = [
+    "CLOCK_TOLERANCE",
+    "WARN_DAYS",
+    "Installation",
+    "Verdict",
+    "check",
+    "evaluate",
+    "feature_enabled",
+    "update_allowed",
+]
+
+#: A clock behind the trusted high-water mark by more than this is a rollback.
+CLOCK_TOLERANCE = timedelta(hours=24)
+#: Days before expiry or maintenance end at which status warns.
+WARN_DAYS = (30, 14, 7, 1)
+
+
+@dataclass(frozen=True)
+class Installation:
+    """What the policy needs to know about the installation evaluating a license."""
+
+    id: str
+    product: str
+    factors: Mapping[str, str] = field(default_factory=dict)
+    #: Highest license serial ever activated here (supersession).
+    highest_serial: int = 0
+    #: High-water mark of trusted time (None: nothing trusted yet).
+    trusted_time: datetime | None = None
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of evaluating a license.  ``code`` is stable; ``hint`` is for people."""
+
+    code: str
+    hint: str
+    license: License | None = None
+    warnings: tuple[str, ...] = ()
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    @property
+    def valid(self) -> bool:
+        """The license is in force: nodes may join."""
+        return self.code == "valid"
+
+    @property
+    def keeps_seats(self) -> bool:
+        """Connected nodes keep their seats (valid, or within the grace period)."""
+        return self.code in ("valid", "grace")
+
+    def as_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"state": self.code, "code": self.code, "hint": self.hint, "warnings": list(self.warnings)}
+        if self.details:
+            out["details"] = dict(self.details)
+        return out
+
+
+def _day(t: datetime) -> str:
+    return t.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
+    """The verdict for a decoded (already signature-checked) license, or for none."""
+    if lic is None:
+        return Verdict(
+            "missing",
+            f"no license is active on installation {inst.id}: request a code on the License page "
+            "(or 'licensor controller request'), send it to your vendor, then activate the key you get back",
+        )
+    if lic.product != inst.product:
+        return Verdict(
+            "wrong_product",
+            f"this key is for product '{lic.product}', but this is '{inst.product}': ask your vendor for a key for '{inst.product}'",
+            lic,
+        )
+    if lic.installation_id != inst.id:
+        return Verdict(
+            "wrong_installation",
+            f"this key was issued for installation {lic.installation_id}; this is installation {inst.id}: "
+            "send this installation's request code to your vendor and ask for a key for it",
+            lic,
+            details={"issued_for": lic.installation_id, "this_installation": inst.id},
+        )
+    if not lic.binding.satisfied_by(inst.factors):
+        differ = lic.binding.mismatches(inst.factors)
+        return Verdict(
+            "wrong_installation",
+            f"this key is bound to installation {inst.id} on other hardware: the {', '.join(differ)} "
+            f"{'factor differs' if len(differ) == 1 else 'factors differ'} from when the code was made; "
+            "if the installation moved, send a new request code to your vendor and ask for a rehost",
+            lic,
+            details={"factors_changed": differ},
+        )
+    if lic.serial < inst.highest_serial:
+        return Verdict(
+            "superseded",
+            f"this key (serial {lic.serial}) was replaced by a newer one (serial {inst.highest_serial}) on this installation: "
+            "activate the newest key your vendor sent",
+            lic,
+        )
+    if inst.trusted_time is not None and now < inst.trusted_time - CLOCK_TOLERANCE:
+        return Verdict(
+            "clock_rollback",
+            f"the system clock ({_day(now)}) is behind the last trusted time ({_day(inst.trusted_time)}): "
+            "set the clock right (use NTP); the license stays suspended until then",
+            lic,
+        )
+    if now < lic.not_before:
+        return Verdict(
+            "not_yet_valid",
+            f"this key starts on {_day(lic.not_before)}; it is {_day(now)}: check the system clock, or wait",
+            lic,
+        )
+    warnings = _warnings(lic, now)
+    if lic.expires is not None and now >= lic.expires:
+        grace_end = lic.expires + timedelta(days=lic.grace_days)
+        if now < grace_end:
+            return Verdict(
+                "grace",
+                f"this license expired on {_day(lic.expires)}; connected nodes keep their seats until {_day(grace_end)} "
+                "but no new node may join: activate a renewed key",
+                lic,
+                warnings,
+            )
+        return Verdict(
+            "expired",
+            f"this license expired on {_day(lic.expires)}: ask your vendor to renew it, then activate the new key",
+            lic,
+        )
+    return Verdict("valid", f"licensed to {lic.customer} for {lic.nodes} nodes", lic, warnings)
+
+
+_WARN_FROM = timedelta(days=max(WARN_DAYS))
+
+
+def _warnings(lic: License, now: datetime) -> tuple[str, ...]:
+    horizon = now + _WARN_FROM
+    if lic.maintenance_until > horizon and (lic.expires is None or lic.expires > horizon):
+        return ()  # the common case, decided without building any text
+    out = []
+    for what, end in (("license expires", lic.expires), ("maintenance ends", lic.maintenance_until)):
+        if end is None or end <= now:
+            continue
+        left = end - now
+        for days in WARN_DAYS:
+            if left <= timedelta(days=days):
+                out.append(f"{what} in {max(1, left.days + (1 if left.seconds else 0))} day(s), on {_day(end)}: renew in time")
+                break
+    if lic.maintenance_until <= now:
+        out.append(f"maintenance ended on {_day(lic.maintenance_until)}: updates released after it will be refused")
+    return tuple(out)
+
+
+def check(text: str | bytes | None, keyring: Keyring, inst: Installation, now: datetime) -> Verdict:
+    """Decode, verify and evaluate a pasted key in one call; never raises for bad input."""
+    if text is None or (isinstance(text, (str, bytes)) and not text.strip()):
+        return evaluate(None, inst, now)
+    try:
+        lic = decode_license(text, keyring)
+    except LicensorError as e:
+        return Verdict(e.code, e.hint, details=e.details)
+    return evaluate(lic, inst, now)
+
+
+def update_allowed(lic: License, release_date: datetime) -> Verdict:
+    """May a release published on ``release_date`` be installed under ``lic``?"""
+    if release_date <= lic.maintenance_until:
+        return Verdict("valid", f"this release is covered by maintenance until {_day(lic.maintenance_until)}", lic)
+    return Verdict(
+        "maintenance_expired",
+        f"this release came out on {_day(release_date)}, after maintenance ended on {_day(lic.maintenance_until)}: "
+        "keep running the current version, or renew maintenance with your vendor to update",
+        lic,
+    )
+
+
+def feature_enabled(verdict: Verdict, feature: str) -> bool:
+    """A feature is on only under a license in force that names it."""
+    return verdict.keeps_seats and verdict.license is not None and feature in verdict.license.features

@@ -1,0 +1,1 @@
+"""What the controller and issuer HTTP services share (needs ``licensor[server]``)."""

@@ -1,0 +1,123 @@
+"""JSON errors with ``code`` and ``hint`` everywhere, never a traceback, never a 5xx for bad input.
+
+``install_error_handlers(app)`` maps:
+
+- ``LicensorError``            -> its HTTP status (``STATUS``), body ``{"code", "hint", "details"?}``
+- request validation failures  -> 422 ``invalid_request`` naming the field
+- ``HTTPException`` (404, 405…) -> its status with a code derived from it
+- a body over ``max_body``      -> 413 ``too_large`` (checked before the body is read)
+- anything else                -> 500 ``internal`` (a bug: logged, never shown)
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.responses import JSONResponse
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from ..errors import LicensorError
+
+log = logging.getLogger("licensor.http")
+
+#: HTTP status of each error code; codes not listed are refusals (422).
+STATUS: dict[str, int] = {
+    "malformed": 400,
+    "usage": 400,
+    "invalid_request": 422,
+    "unauthorized": 401,
+    "forbidden": 403,
+    "not_found": 404,
+    "conflict": 409,
+    "too_large": 413,
+    "rate_limited": 429,
+}
+
+_HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
+
+
+def error_response(code: str, hint: str, status: int | None = None, details: dict[str, Any] | None = None) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "hint": hint}
+    if details:
+        body["details"] = details
+    return JSONResponse(body, status_code=status or STATUS.get(code, 422))
+
+
+def _validation_hint(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
+    errors = exc.errors()
+    parts = []
+    for e in errors[:3]:
+        where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
+        parts.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
+    clean = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors[:10]]
+    return "the request is not valid: " + "; ".join(parts) + ": fix these fields and send it again", clean
+
+
+def install_error_handlers(app: FastAPI, *, max_body: int = 256 * 1024) -> None:
+    @app.exception_handler(LicensorError)
+    async def _licensor(_req: Request, exc: LicensorError) -> JSONResponse:
+        return error_response(exc.code, exc.hint, details=exc.details or None)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:
+        hint, errors = _validation_hint(exc)
+        return error_response("invalid_request", hint, 422, {"errors": errors})
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
+        hint = (
+            exc.detail
+            if isinstance(exc.detail, str) and exc.detail not in ("Not Found", "Method Not Allowed")
+            else {
+                404: "there is no such endpoint or object: see /openapi.json for the API",
+                405: "this endpoint does not take that method: see /openapi.json for the API",
+            }.get(exc.status_code, "the request was refused")
+        )
+        return error_response(code, hint, exc.status_code)
+
+    @app.exception_handler(Exception)
+    async def _internal(_req: Request, exc: Exception) -> JSONResponse:
+        log.exception("internal error")
+        return error_response("internal", "the server hit an internal error; it was logged: report it to your vendor", 500)
+
+    app.add_middleware(BodyLimit, max_body=max_body)
+
+
+class BodyLimit:
+    """Refuse bodies over ``max_body`` bytes with 413 before handlers read them."""
+
+    def __init__(self, app: ASGIApp, max_body: int):
+        self.app, self.max_body = app, max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        length = dict(scope.get("headers") or []).get(b"content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await error_response("too_large", f"the request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
+            return
+        seen = 0
+
+        async def limited() -> Any:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.max_body:
+                    raise _TooLarge
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLarge:
+            await error_response("too_large", f"the request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
+
+
+class _TooLarge(Exception):
+    pass

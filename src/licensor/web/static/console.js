@@ -1,0 +1,35 @@
+// The consoles' only script: Copy buttons, dialogs and confirmations. Pages work without it.
+(function () {
+  "use strict";
+  function copy(id, status) {
+    var el = document.getElementById(id);
+    if (!el) return;
+    var text = el.value !== undefined ? el.value : el.textContent;
+    var done = function () { if (status) { status.textContent = "Copied"; } };
+    if (navigator.clipboard && window.isSecureContext) {
+      navigator.clipboard.writeText(text).then(done, function () { el.select(); document.execCommand("copy"); done(); });
+    } else {
+      el.focus(); el.select(); document.execCommand("copy"); done();
+    }
+  }
+  document.addEventListener("click", function (ev) {
+    var t = ev.target.closest("[data-copy], [data-dialog-open], [data-dialog-close], [data-confirm]");
+    if (!t) return;
+    if (t.hasAttribute("data-copy")) {
+      copy(t.getAttribute("data-copy"), t.parentNode.querySelector(".copied"));
+    } else if (t.hasAttribute("data-dialog-open")) {
+      var d = document.getElementById(t.getAttribute("data-dialog-open"));
+      if (d && d.showModal) { ev.preventDefault(); d.showModal(); var f = d.querySelector("input, textarea, select"); if (f) f.focus(); }
+    } else if (t.hasAttribute("data-dialog-close")) {
+      var dlg = t.closest("dialog");
+      if (dlg) { ev.preventDefault(); dlg.close(); }
+    } else if (t.hasAttribute("data-confirm") && !window.confirm(t.getAttribute("data-confirm"))) {
+      ev.preventDefault();
+    }
+  });
+  document.addEventListener("DOMContentLoaded", function () {
+    document.querySelectorAll("dialog[data-show]").forEach(function (d) {
+      if (d.showModal && !d.open) { d.showModal(); }
+    });
+  });
+})();
