@@ -44,8 +44,10 @@ def _missing(why: str) -> None:
     pytest.skip(f"{why} (set LICENSOR_REQUIRE_BROWSER=1 to make this a failure)")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Playwright's sync API keeps an event loop running in this thread while it is open: module scope closes it
+    before the other suites (which call asyncio.run) start."""
     if not (os.path.isfile(CHROMIUM) and os.access(CHROMIUM, os.X_OK)):
         _missing(f"there is no Chromium at {CHROMIUM}")
     try:
