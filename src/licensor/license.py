@@ -154,11 +154,11 @@ def license_from_claims(c: Any, *, kid: str = "", token: str = "") -> License:
         type(factors) is not dict
         or type(require) is not list
         or type(k) is not int
-        or not all(type(x) is str for x in (*factors, *factors.values(), *require))
+        or {type(x) for x in (*factors, *factors.values(), *require)} - {str}
     ):
         raise MalformedError("the license's installation binding is not well formed")
     features = c.get("features", [])
-    if type(features) is not list or not all(type(f) is str for f in features):
+    if type(features) is not list or {type(f) for f in features} - {str}:
         raise MalformedError("the license's features are not a list of names")
     typ = c.get("type")
     if typ not in ("perpetual", "subscription"):

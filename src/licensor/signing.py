@@ -202,6 +202,8 @@ class Keyring:
 
     def __init__(self, keys: Iterable[bytes] = ()):
         self._keys: dict[str, bytes] = {}
+        # Footers already parsed, to their key id: a product checks the same few footers over and over.
+        self._footers: dict[bytes, str] = {}
         for k in keys:
             self.add(k)
 
@@ -242,7 +244,11 @@ class Keyring:
     def verify(self, token: str) -> tuple[bytes, str]:
         """Verify a clean token; return ``(message, kid)`` or raise."""
         message, sig, footer = split_token(token)
-        kid = _footer_kid(footer)
+        kid = self._footers.get(footer)
+        if kid is None:
+            kid = _footer_kid(footer)
+            if len(self._footers) < 64:
+                self._footers[footer] = kid
         pk = self._keys.get(kid)
         if pk is None:
             raise UnknownKeyError(
