@@ -64,6 +64,7 @@ class Controller:
         self._tokens: dict[str, tuple[str, float]] = {}
         self.refusals: Counter[str] = Counter()
         self._advanced: datetime | None = None
+        self._peaks: dict[tuple[str, str], int] = {}  # (month, kind) -> a peak already stored
 
     @property
     def clock(self) -> Any:
@@ -99,6 +100,18 @@ class Controller:
         now = self.clock()
         out: list[Outcome | None] = [None] * len(ops)
         entries: list[audit.Entry] = []
+        try:
+            self._apply(ops, verdict, now, out, entries)
+        except BaseException:
+            self._peaks.clear()  # the cached peaks may name a write that was rolled back
+            raise
+        result = [o for o in out if o is not None]
+        for o in result:
+            if not o.ok and o.status == "refused":
+                self.refusals[o.code] += 1
+        return result
+
+    def _apply(self, ops: Sequence[Op], verdict: Verdict, now: datetime, out: list[Outcome | None], entries: list[audit.Entry]) -> None:
         with self.store.locked() as c:
             for kind in KINDS:
                 idx = [i for i, o in enumerate(ops) if o.kind == kind]
@@ -144,17 +157,12 @@ class Controller:
                 joins = [i for i in idx if ops[i].op == "join"]
                 if joins:
                     used = self._joins(c, kind, [ops[i] for i in joins], joins, verdict, limit, now, out, entries)
-                    seating.record_peak(c, kind, used if verdict.keeps_seats else 0, now)
+                    seating.record_peak(c, kind, used if verdict.keeps_seats else 0, now, self._peaks)
             audit.append(c, now, entries)
             # Heartbeats advance trusted time; once a minute is plenty against a 24 h tolerance.
             if verdict.keeps_seats and (self._advanced is None or now - self._advanced >= TRUSTED_TIME_STEP or now < self._advanced):
                 self.svc.advance_trusted_time(c, now)
                 self._advanced = now
-        result = [o for o in out if o is not None]
-        for o in result:
-            if not o.ok and o.status == "refused":
-                self.refusals[o.code] += 1
-        return result
 
     def _joins(
         self,

@@ -85,14 +85,23 @@ def enforce_limit(c: Connection, kind: str, limit: int, now: datetime, why: str)
     return ids
 
 
-def record_peak(c: Connection, kind: str, used: int, now: datetime) -> None:
+def record_peak(c: Connection, kind: str, used: int, now: datetime, known: dict[tuple[str, str], int] | None = None) -> None:
+    """Raise the month's recorded peak to ``used`` if it is higher.
+
+    ``known`` caches peaks this process has read or written: the stored peak is
+    never below it (peaks only rise), so a ``used`` at or under it needs no query.
+    """
     month = now.astimezone(UTC).strftime("%Y-%m")
+    if known is not None and used <= known.get((month, kind), -1):
+        return
     where = and_(s.usage.c.month == month, s.usage.c.kind == kind)
     row = c.execute(select(s.usage.c.peak).where(where)).first()
     if row is None:
         c.execute(s.usage.insert().values(month=month, kind=kind, peak=used, updated_at=now))
     elif used > row.peak:
         c.execute(update(s.usage).where(where).values(peak=used, updated_at=now))
+    if known is not None:
+        known[(month, kind)] = max(used, row.peak if row is not None else used)
 
 
 @dataclass(frozen=True)
