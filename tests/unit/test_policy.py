@@ -187,3 +187,28 @@ class TestInstallation:
         """Installation is frozen and comparable (it is passed in, never read from the system)."""
         i = Installation(id="X", product="p")
         assert i == Installation(id="X", product="p")
+
+
+class TestDecodedLicense:
+    def test_decoded_license_is_a_plain_license(self) -> None:
+        """The verify path builds License without its __init__: it must be the very same value, every field set."""
+        import dataclasses
+
+        from licensor.license import License, decode_license
+
+        vendor = TestVendor()
+        _, inst = test_installation()
+        lic = vendor.license(inst, nodes=7, remote_clusters=2, features=("sso", "fips"), grace_days=3)
+        decoded = decode_license(lic.sign(vendor.key), vendor.keyring)
+        assert type(decoded) is License
+        names = [f.name for f in dataclasses.fields(License)]
+        assert sorted(vars(decoded)) == sorted(names)
+        rebuilt = License(**{n: getattr(decoded, n) for n in names})
+        assert decoded == rebuilt == lic
+        assert decoded.kid == vendor.key.kid and decoded.token
+        try:
+            decoded.nodes = 8  # type: ignore[misc]
+        except dataclasses.FrozenInstanceError:
+            pass
+        else:
+            raise AssertionError("a decoded license must stay frozen")
