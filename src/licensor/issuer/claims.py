@@ -38,7 +38,9 @@ def _t(t: datetime) -> str:
 def claims_json(lic: License) -> bytes:
     """``json.dumps(lic.claims(), separators=(",", ":"), sort_keys=True).encode()``, faster."""
     b = lic.binding
-    exp = "" if lic.expires is None else '"exp":"' + _t(lic.expires) + '",'
+    # A subscription's maintenance ends with its term and most keys start when issued: format each instant once.
+    mnt = _t(lic.maintenance_until)
+    exp = "" if lic.expires is None else '"exp":"' + (mnt if lic.expires == lic.maintenance_until else _t(lic.expires)) + '",'
     iat = _t(lic.issued_at)
     nbf = iat if lic.not_before == lic.issued_at else _t(lic.not_before)
     return (
@@ -54,7 +56,7 @@ def claims_json(lic: License) -> bytes:
             lic.grace_days,
             iat,
             _s(lic.license_id),
-            _t(lic.maintenance_until),
+            mnt,
             nbf,
             lic.nodes,
             lic.remote_clusters,
