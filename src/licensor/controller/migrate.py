@@ -10,11 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-from sqlalchemy import Engine, inspect
+from sqlalchemy import Engine
+
+from ..server.db import current_revision, head_revision, upgrade_schema
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 #: The revision that matches the schema licensor 0.1 made with ``create_all``.
@@ -22,34 +20,15 @@ BASELINE = "0001"
 _MIGRATION_LOCK = 0x6C69632D6D6967  # "lic-mig"
 
 
-def config(engine: Engine) -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    cfg.attributes["engine"] = engine
-    return cfg
-
-
 def head() -> str:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(MIGRATIONS))
-    return str(ScriptDirectory.from_config(cfg).get_current_head())
+    return head_revision(MIGRATIONS)
 
 
 def current(engine: Engine) -> str | None:
-    with engine.connect() as conn:
-        return MigrationContext.configure(conn).get_current_revision()
+    return current_revision(engine)
 
 
 def upgrade(engine: Engine, revision: str = "head") -> tuple[str | None, str | None]:
     """Migrate to ``revision``; returns ``(before, after)``."""
-    with engine.begin() as conn:
-        if engine.dialect.name == "postgresql":
-            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({_MIGRATION_LOCK})")
-        before = MigrationContext.configure(conn).get_current_revision()
-        cfg = config(engine)
-        cfg.attributes["connection"] = conn
-        if before is None and inspect(conn).has_table("installation"):
-            command.stamp(cfg, BASELINE)  # made by create_all before migrations existed
-        command.upgrade(cfg, revision)
-        after = MigrationContext.configure(conn).get_current_revision()
-    return before, after
+    # A database made by create_all before migrations existed has the installation table but no revision.
+    return upgrade_schema(engine, MIGRATIONS, revision, advisory_lock=_MIGRATION_LOCK, adopt=("installation", BASELINE))

@@ -6,55 +6,19 @@ installation identity.
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Engine,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    TypeDecorator,
-    create_engine,
-    event,
-)
+from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
 from sqlalchemy.engine import Connection
+
+from ..server.db import Database, UTCDateTime, make_engine
 
 metadata = MetaData()
 
 #: PostgreSQL advisory lock key of the controller's write lock ("licensor" in ASCII, as a number).
 ADVISORY_LOCK = 0x6C6963656E736F72
-
-
-class UTCDateTime(TypeDecorator[datetime]):
-    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        if value.tzinfo is None:
-            raise ValueError("naive datetime")
-        return value.astimezone(UTC)
-
-    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
-        if value is None:
-            return None
-        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
 
 installation = Table(
     "installation",
@@ -148,62 +112,20 @@ def sqlite_url(data_dir: Path) -> str:
     return f"sqlite:///{data_dir / 'controller.db'}"
 
 
-def make_engine(url: str) -> Engine:
-    """An engine with the pragmas SQLite needs to be safe under concurrent use."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        # The database holds the installation's secret key: owner only.
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False})
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            # We issue BEGIN ourselves (below), so the driver must not.
-            dbapi_conn.isolation_level = None
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA journal_mode=WAL")
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            # Every transaction takes the write lock up front: seat admission must
-            # serialise across processes, and a deferred BEGIN that later upgrades
-            # to a writer can fail with "database is locked" instead of waiting.
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True)
-
-
-class Store:
+class Store(Database):
     """The controller's database.  ``tx()`` is one atomic transaction."""
 
     def __init__(self, url: str):
-        self.url = url
-        self.engine = make_engine(url)
-
-    @property
-    def is_postgres(self) -> bool:
-        return self.engine.dialect.name == "postgresql"
+        # On SQLite every transaction takes the write lock up front: seat admission
+        # must serialise across processes, and a deferred BEGIN that later upgrades
+        # to a writer can fail with "database is locked" instead of waiting.
+        super().__init__(url, make_engine(url, lock_every_transaction=True))
 
     def create_schema(self) -> None:
         """Bring the schema to the newest version (Alembic migrations shipped in the package)."""
         from .migrate import upgrade
 
         upgrade(self.engine)
-
-    @contextmanager
-    def tx(self) -> Iterator[Connection]:
-        with self.engine.begin() as conn:
-            yield conn
 
     @contextmanager
     def locked(self) -> Iterator[Connection]:
@@ -213,10 +135,7 @@ class Store:
         exact across worker processes and replicas (SQLite: BEGIN IMMEDIATE,
         PostgreSQL: a transaction-level advisory lock).
         """
-        with self.engine.begin() as conn:
+        with self.tx() as conn:
             if self.is_postgres:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK})")
             yield conn
-
-    def close(self) -> None:
-        self.engine.dispose()

@@ -9,42 +9,25 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from alembic import command
-from alembic.config import Config
-from alembic.runtime.migration import MigrationContext
-from alembic.script import ScriptDirectory
-
 from ..errors import UsageError
+from ..server.db import current_revision, head_revision, upgrade_schema
 from .store import Store
 
 _HERE = Path(__file__).parent / "migrations"
 
 
-def _config() -> Config:
-    cfg = Config()
-    cfg.set_main_option("script_location", str(_HERE))
-    return cfg
-
-
 def head() -> str:
-    h = ScriptDirectory.from_config(_config()).get_current_head()
-    assert h is not None
-    return h
+    return head_revision(_HERE)
 
 
 def current(store: Store) -> str | None:
-    with store.engine.connect() as c:
-        return MigrationContext.configure(c).get_current_revision()
+    return current_revision(store.engine)
 
 
 def upgrade(store: Store, revision: str = "head") -> tuple[str | None, str]:
     """Bring the schema to ``revision``; returns ``(before, after)``."""
-    before = current(store)
-    cfg = _config()
-    with store.engine.begin() as c:
-        cfg.attributes["connection"] = c
-        command.upgrade(cfg, revision)
-    return before, current(store) or ""
+    before, after = upgrade_schema(store.engine, _HERE, revision)
+    return before, after or ""
 
 
 def require_head(store: Store) -> None:

@@ -10,31 +10,11 @@ can share one PostgreSQL.
 from __future__ import annotations
 
 import os
-import sqlite3
-from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from pathlib import Path
-from typing import Any
 
-from sqlalchemy import (
-    Boolean,
-    Column,
-    Engine,
-    ForeignKey,
-    Index,
-    Integer,
-    LargeBinary,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    create_engine,
-    event,
-)
-from sqlalchemy.engine import Connection
+from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
 
-from ..controller.store import UTCDateTime
+from ..server.db import Database, PoolSize, UTCDateTime, make_engine
 
 metadata = MetaData()
 
@@ -200,55 +180,11 @@ def database_url(data_dir: Path, given: str | None) -> str:
     return given or os.environ.get("LICENSOR_VENDOR_DATABASE_URL") or sqlite_url(data_dir)
 
 
-def make_engine(url: str) -> Engine:
-    """An engine; for SQLite a file only the owner can read (it holds the signing keys), WAL, and explicit BEGINs."""
-    if url.startswith("sqlite:///"):
-        path = Path(url.removeprefix("sqlite:///"))
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-        fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-        os.close(fd)
-        os.chmod(path, 0o600)
-        with closing(sqlite3.connect(path, timeout=30)) as db:
-            # Persistent, so once per file is enough.  Not in the connect hook: there
-            # its unread result row kept a statement open, and with it a read snapshot,
-            # so a pooled connection never saw what another process committed later.
-            db.execute("PRAGMA journal_mode=WAL").fetchall()
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, pool_size=8, max_overflow=32)
-
-        @event.listens_for(engine, "connect")
-        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
-            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
-            cur = dbapi_conn.cursor()
-            cur.execute("PRAGMA synchronous=FULL")
-            cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
-            cur.close()
-
-        @event.listens_for(engine, "begin")
-        def _begin(conn: Connection) -> None:
-            # A writer takes the write lock up front, so a read-then-write (the next
-            # serial) waits for other writers instead of failing as "database is locked".
-            conn.exec_driver_sql("BEGIN IMMEDIATE" if conn.info.get("write") else "BEGIN")
-
-        return engine
-    if url.startswith("postgresql://"):
-        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=10)
-
-
-class Store:
+class Store(Database):
     """The issuer's database.  ``tx()`` is one atomic transaction (``write=False`` for reads)."""
 
     def __init__(self, url: str):
-        self.url = url
-        self.engine: Engine = make_engine(url)
-
-    @contextmanager
-    def tx(self, write: bool = True) -> Iterator[Connection]:
-        with self.engine.connect() as conn:
-            conn.info["write"] = write
-            with conn.begin():
-                yield conn
-
-    def close(self) -> None:
-        self.engine.dispose()
+        # On SQLite only writers take the write lock up front (``tx()``), so a
+        # read-then-write (the next serial) waits for other writers instead of
+        # failing as "database is locked".
+        super().__init__(url, make_engine(url, lock_every_transaction=False, sqlite_pool=PoolSize(8, 32), postgres_pool=PoolSize(10, 10)))

@@ -1,0 +1,183 @@
+"""Database plumbing the controller and issuer stores share (SQLAlchemy Core, Alembic).
+
+SQLite by default (a file only the owner can read: it holds secret keys), PostgreSQL
+to share state between replicas.  Each store keeps its own tables and migrations;
+this module makes the engine, the transactions and runs the migrations.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing, contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, inspect
+from sqlalchemy.engine import Connection
+
+if TYPE_CHECKING:  # Alembic is imported only when migrations run: it is slow to import
+    from alembic.config import Config
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Timezone-aware UTC datetimes on every backend (SQLite keeps no zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Any) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class PoolSize(NamedTuple):
+    """A connection pool's ``pool_size`` and ``max_overflow``."""
+
+    size: int
+    overflow: int
+
+
+def _pool_args(pool: PoolSize | None) -> dict[str, int]:
+    return {} if pool is None else {"pool_size": pool.size, "max_overflow": pool.overflow}
+
+
+def _owner_only_file(path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
+    os.close(fd)
+    os.chmod(path, 0o600)
+
+
+def make_engine(
+    url: str, *, lock_every_transaction: bool, sqlite_pool: PoolSize | None = None, postgres_pool: PoolSize | None = None
+) -> Engine:
+    """An engine for ``url``; the pools default to SQLAlchemy's.
+
+    SQLite: a file only the owner can read, WAL, and BEGINs we issue ourselves.  A
+    transaction that writes takes the write lock up front (``BEGIN IMMEDIATE``), so a
+    read-then-write waits for other writers instead of failing as "database is
+    locked".  With ``lock_every_transaction`` every transaction does; otherwise only
+    those on a connection whose ``info["write"]`` is set (``Database.tx()``).
+
+    PostgreSQL: ``postgresql://…`` uses psycopg 3; the pool pings connections.
+    """
+    if url.startswith("sqlite:///"):
+        path = Path(url.removeprefix("sqlite:///"))
+        _owner_only_file(path)
+        with closing(sqlite3.connect(path, timeout=30)) as db:
+            # Persistent, so once per file is enough.  Not in the connect hook: there
+            # its unread result row kept a statement open, and with it a read snapshot,
+            # so a pooled connection never saw what another process committed later.
+            db.execute("PRAGMA journal_mode=WAL").fetchall()
+        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **_pool_args(sqlite_pool))
+
+        @event.listens_for(engine, "connect")
+        def _pragmas(dbapi_conn: Any, _record: Any) -> None:
+            dbapi_conn.isolation_level = None  # we issue BEGIN ourselves (below)
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA synchronous=FULL")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.execute("PRAGMA busy_timeout=30000")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _begin(conn: Connection) -> None:
+            conn.exec_driver_sql("BEGIN IMMEDIATE" if lock_every_transaction or conn.info.get("write") else "BEGIN")
+
+        return engine
+    if url.startswith("postgresql://"):
+        url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
+    return create_engine(url, pool_pre_ping=True, **_pool_args(postgres_pool))
+
+
+class Database:
+    """A store's engine.  ``tx()`` is one atomic transaction (``write=False`` for reads)."""
+
+    def __init__(self, url: str, engine: Engine):
+        self.url = url
+        self.engine = engine
+
+    @property
+    def is_postgres(self) -> bool:
+        return self.engine.dialect.name == "postgresql"
+
+    @contextmanager
+    def tx(self, write: bool = True) -> Iterator[Connection]:
+        with self.engine.connect() as conn:
+            conn.info["write"] = write
+            with conn.begin():
+                yield conn
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+# -- migrations (Alembic, run in process: no alembic.ini) -------------------------
+
+
+def alembic_config(script_location: Path, **attributes: Any) -> Config:
+    """The Alembic config of the migration scripts in ``script_location``; ``attributes`` reach ``env.py``."""
+    from alembic.config import Config
+
+    cfg = Config()
+    cfg.set_main_option("script_location", str(script_location))
+    cfg.attributes.update(attributes)
+    return cfg
+
+
+def head_revision(script_location: Path) -> str:
+    """The newest revision of the migration scripts in ``script_location``."""
+    from alembic.script import ScriptDirectory
+
+    head = ScriptDirectory.from_config(alembic_config(script_location)).get_current_head()
+    assert head is not None
+    return head
+
+
+def current_revision(engine: Engine) -> str | None:
+    """The database's schema revision (None: no migration has run)."""
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.connect() as conn:
+        return MigrationContext.configure(conn).get_current_revision()
+
+
+def upgrade_schema(
+    engine: Engine,
+    script_location: Path,
+    revision: str = "head",
+    *,
+    advisory_lock: int | None = None,
+    adopt: tuple[str, str] | None = None,
+) -> tuple[str | None, str | None]:
+    """Migrate to ``revision`` in one transaction; returns ``(before, after)``.
+
+    ``advisory_lock``: on PostgreSQL, the key of a transaction-level lock that makes
+    replicas migrating at once take turns.  ``adopt=(table, revision)``: a database
+    that has ``table`` but no revision was made before migrations existed; it is
+    stamped at ``revision`` first.
+    """
+    from alembic import command
+    from alembic.runtime.migration import MigrationContext
+
+    with engine.begin() as conn:
+        if advisory_lock is not None and engine.dialect.name == "postgresql":
+            conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({advisory_lock})")
+        before = MigrationContext.configure(conn).get_current_revision()
+        cfg = alembic_config(script_location, engine=engine, connection=conn)
+        if adopt is not None and before is None and inspect(conn).has_table(adopt[0]):
+            command.stamp(cfg, adopt[1])
+        command.upgrade(cfg, revision)
+        after = MigrationContext.configure(conn).get_current_revision()
+    return before, after
