@@ -2,7 +2,9 @@
 
 The consoles are server-rendered pages served by the app itself (no CDN, no
 outside fonts or scripts: they must work air-gapped).  Views parse the form,
-call the service and render; this module holds only presentation helpers.
+call the service and render; this module holds only presentation helpers, and
+``licensor.web.console`` the sign-in gate (sessions, CSRF-checked forms) both
+consoles put in front of their views.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import __version__
+from ..errors import LicensorError
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -100,6 +103,22 @@ def security_headers() -> dict[str, str]:
 
 def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def plain(text: str, status_code: int) -> Response:
+    """A short plain-text answer (a refusal outside any page), with the security headers."""
+    return Response(text, status_code=status_code, media_type="text/plain", headers=security_headers())
+
+
+def attachment(text: str, filename: str) -> Response:
+    """A text file the browser downloads as ``filename``."""
+    headers = {**security_headers(), "Content-Disposition": f'attachment; filename="{filename}"'}
+    return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
+
+
+def set_session_cookie(resp: Response, name: str, value: str, *, hours: float, secure: bool) -> None:
+    """The session cookie of a sign-in: whole site, HTTP only, same site only, gone after ``hours``."""
+    resp.set_cookie(name, value, max_age=int(hours * 3600), httponly=True, secure=secure, samesite="strict", path="/")
 
 
 def safe_next(target: str | None, default: str = "/") -> str:
@@ -230,6 +249,11 @@ class FormError(Exception):
         self.code, self.hint = code, hint
 
 
+def refusal(e: LicensorError | FormError, title: str) -> dict[str, str]:
+    """An error as the ``error_box`` macro shows it: a title, the error's code and its hint."""
+    return {"title": title, "code": e.code, "hint": e.hint}
+
+
 async def upload_or_text(form: Any, file_field: str, text_field: str, limit: int = 64 * 1024) -> str:
     """An uploaded file if one was chosen, else the pasted text."""
     item = form.get(file_field)
@@ -253,16 +277,20 @@ __all__ = [
     "Pages",
     "Session",
     "SignedSessions",
+    "attachment",
     "csrf_ok",
     "days_left",
     "form_int",
     "form_text",
     "mailto",
     "mount_static",
+    "plain",
     "qr_svg",
     "redirect",
+    "refusal",
     "safe_next",
     "security_headers",
+    "set_session_cookie",
     "upload_or_text",
     "when",
 ]

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,12 +28,28 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from ... import __version__
 from ...errors import LicensorError
 from ...request import Contact, decode_request, request_file
-from ...web import FormError, Pages, SignedSessions, csrf_ok, form_int, form_text, mailto, mount_static, qr_svg, redirect, safe_next
-from ...web import security_headers as _headers
+from ...web import (
+    FormError,
+    Pages,
+    Session,
+    SignedSessions,
+    attachment,
+    form_int,
+    form_text,
+    mailto,
+    mount_static,
+    plain,
+    qr_svg,
+    redirect,
+    refusal,
+    upload_or_text,
+)
+from ...web.console import Console
 from ..runtime import Controller
 from . import model
 
@@ -79,39 +96,40 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
             holder["s"] = SignedSessions(model.session_secret(ctl), ttl_seconds=hours * 3600)
         return holder["s"]
 
-    def current(request: Request) -> Any:
+    def current(request: Request) -> Session | None:
         gen = model.password_generation(ctl)
         if gen is None:
             return None
         return sessions().check(request.cookies.get(COOKIE), gen)
 
-    def page_context(sess: Any) -> dict[str, Any]:
+    async def guarded(request: Request) -> Session | None:
+        return await run_in_threadpool(current, request)
+
+    console = Console(pages, user=guarded, cookie=COOKIE, home="/", hours=hours, max_fields=20)
+
+    def page_context(sess: Session) -> dict[str, Any]:
         status = ctl.status()
         return {"user": sess.user, "csrf": sess.csrf, "status": status, "banner": banner(status), "state_words": STATE_WORDS}
 
-    def to_login(request: Request) -> Response:
-        return redirect("/login?next=" + request.url.path)
+    async def show(
+        request: Request,
+        sess: Session,
+        template: str,
+        title: str,
+        status_code: int = 200,
+        more: Callable[[], dict[str, Any]] | None = None,
+        **ctx: Any,
+    ) -> Response:
+        """A page with what every page shows (the license state and its banner) and ``more()``, both read in a thread."""
 
-    async def guarded(request: Request) -> Any:
-        return await run_in_threadpool(current, request)
+        def data() -> dict[str, Any]:
+            shown = page_context(sess)
+            if more is not None:
+                shown.update(more())
+            return shown
 
-    async def posted(request: Request) -> tuple[Any, Any]:
-        """The signed-in session and the form of a POST, or ``(None, None)`` when either is missing or forged."""
-        sess = await guarded(request)
-        if sess is None:
-            return None, None
-        form = await request.form(max_files=1, max_fields=20)
-        if not csrf_ok(form.get("csrf_token"), sess.csrf):
-            return sess, None
-        return sess, form
-
-    def csrf_refused(request: Request) -> Response:
-        return Response(
-            "The form has expired or did not come from this console (CSRF check failed): go back, reload the page and try again.",
-            status_code=403,
-            media_type="text/plain",
-            headers=_headers(),
-        )
+        shown = await run_in_threadpool(data)
+        return pages.render(request, template, status_code, page_title=title, **{**shown, **ctx})
 
     # -- sign-in ---------------------------------------------------------------
 
@@ -123,97 +141,68 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
     @app.get("/login", include_in_schema=False)
     async def login_page(request: Request, next: str = "/") -> Response:
         note = await run_in_threadpool(login_note)
-        return pages.render(request, "login.html", next=safe_next(next), username="admin", note=note, error=None, user=None)
+        return console.login_page(request, next=next, username="admin", note=note)
 
     failures: dict[str, list[float]] = {}
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=5)
-        user, pw, nxt = form_text(form, "username"), form.get("password"), safe_next(form_text(form, "next", 500))
-        ip = request.client.host if request.client else "unknown"
+        f = await console.login_form(request, username_limit=200)
         now = time.monotonic()
-        recent = [t for t in failures.get(ip, []) if now - t < LOGIN_WINDOW]
+        recent = [t for t in failures.get(f.ip, []) if now - t < LOGIN_WINDOW]
         if len(recent) >= LOGIN_LIMIT:
-            error = {"title": "Not signed in", "code": "rate_limited", "hint": f"too many failed sign-ins from {ip}: wait 15 minutes"}
-            return pages.render(request, "login.html", 429, next=nxt, username=user, note=None, error=error, user=None)
-        ok = isinstance(pw, str) and len(pw) <= 1024 and await run_in_threadpool(ctl.check_password, user, pw)
+            error = {"title": "Not signed in", "code": "rate_limited", "hint": f"too many failed sign-ins from {f.ip}: wait 15 minutes"}
+            return console.login_page(request, 429, next=f.next, username=f.username, error=error)
+        pw = f.password
+        ok = isinstance(pw, str) and len(pw) <= 1024 and await run_in_threadpool(ctl.check_password, f.username, pw)
         gen = await run_in_threadpool(model.password_generation, ctl)
         if not ok or gen is None:
-            failures[ip] = [*recent, now]
+            failures[f.ip] = [*recent, now]
             if len(failures) > 10_000:  # many addresses: forget the oldest rather than grow without bound
                 failures.pop(next(iter(failures)))
             error = {"title": "Not signed in", "code": "unauthorized", "hint": "the user name or password is wrong (the user is 'admin')"}
             note = await run_in_threadpool(login_note)
-            return pages.render(request, "login.html", 401, next=nxt, username=user, note=note, error=error, user=None)
-        failures.pop(ip, None)
+            return console.login_page(request, 401, next=f.next, username=f.username, note=note, error=error)
+        failures.pop(f.ip, None)
         cookie = await run_in_threadpool(sessions().issue, "admin", gen)
-        resp = redirect(nxt)
-        resp.set_cookie(COOKIE, cookie, max_age=int(hours * 3600), httponly=True, samesite="strict", secure=request.url.scheme == "https")
-        return resp
+        return console.signed_in(f.next, cookie, secure=request.url.scheme == "https")
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        _sess, form = await posted(request)
-        if form is None and _sess is not None:
-            return csrf_refused(request)
-        resp = redirect("/login")
-        resp.delete_cookie(COOKIE)
-        return resp
+        return await console.sign_out(request)
 
     # -- pages -----------------------------------------------------------------
 
     @app.get("/", include_in_schema=False)
-    async def dashboard(request: Request) -> Response:
-        sess = await guarded(request)
-        if sess is None:
-            return to_login(request)
+    @console.page
+    async def dashboard(request: Request, sess: Session) -> Response:
+        return await show(
+            request, sess, "dashboard.html", "Dashboard", more=lambda: {"refusals": model.recent_refusals(ctl, 10), "now": ctl.clock()}
+        )
 
-        def data() -> dict[str, Any]:
-            ctx = page_context(sess)
-            ctx["refusals"] = model.recent_refusals(ctl, 10)
-            ctx["now"] = ctl.clock()
-            return ctx
+    async def license_page(request: Request, sess: Session, status_code: int = 200, **extra: Any) -> Response:
+        def more() -> dict[str, Any]:
+            return {"history": ctl.svc.history(), "config": model.configuration(ctl), "now": ctl.clock()}
 
-        return pages.render(request, "dashboard.html", page_title="Dashboard", **await run_in_threadpool(data))
-
-    def license_context(sess: Any) -> dict[str, Any]:
-        ctx = page_context(sess)
-        ctx["history"] = ctl.svc.history()
-        ctx["config"] = model.configuration(ctl)
-        ctx["now"] = ctl.clock()
-        return ctx
-
-    async def license_page(request: Request, sess: Any, code: int = 200, **extra: Any) -> Response:
-        ctx = await run_in_threadpool(license_context, sess)
-        ctx.update(extra)
-        ctx.setdefault("req", {"name": "", "email": "", "company": "", "nodes": "", "months": "12", "remote_clusters": "0"})
-        return pages.render(request, "license.html", code, page_title="License", **ctx)
+        extra.setdefault("req", {"name": "", "email": "", "company": "", "nodes": "", "months": "12", "remote_clusters": "0"})
+        return await show(request, sess, "license.html", "License", status_code, more, **extra)
 
     @app.get("/settings/license", include_in_schema=False)
-    async def license_view(request: Request, activated: str | None = None) -> Response:
-        sess = await guarded(request)
-        if sess is None:
-            return to_login(request)
+    @console.page
+    async def license_view(request: Request, sess: Session, activated: str | None = None) -> Response:
         flash = None
         if activated:
             flash = f"License {activated[:60]} activated: the console and the agents use it now."
         return await license_page(request, sess, flash=flash)
 
     @app.get("/settings/license/request", include_in_schema=False)
-    async def request_form(request: Request) -> Response:
-        sess = await guarded(request)
-        if sess is None:
-            return to_login(request)
+    @console.page
+    async def request_form(request: Request, sess: Session) -> Response:
         return await license_page(request, sess, open_request=True)
 
     @app.post("/settings/license/request", include_in_schema=False)
-    async def make_request(request: Request) -> Response:
-        sess, form = await posted(request)
-        if sess is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused(request)
+    @console.form
+    async def make_request(request: Request, sess: Session, form: FormData) -> Response:
         req = {k: form_text(form, k) for k in ("name", "email", "company", "nodes", "months", "remote_clusters")}
         try:
             nodes, months, remote = form_int(form, "nodes"), form_int(form, "months"), form_int(form, "remote_clusters", 0)
@@ -223,8 +212,7 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
                 ctl.svc.request, Contact(req["name"], req["email"], req["company"]), nodes=nodes, months=months, remote_clusters=remote
             )
         except (LicensorError, FormError) as e:
-            err = {"title": "No request code made", "code": e.code, "hint": e.hint}
-            return await license_page(request, sess, 422, req=req, request_error=err, open_request=True)
+            return await license_page(request, sess, 422, req=req, request_error=refusal(e, "No request code made"), open_request=True)
         config = await run_in_threadpool(model.configuration, ctl)
         made = {
             "code": code,
@@ -235,29 +223,18 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
         return await license_page(request, sess, req=req, made=made, open_request=True)
 
     @app.post("/settings/license/request/download", include_in_schema=False)
-    async def download_request(request: Request) -> Response:
-        sess, form = await posted(request)
-        if sess is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused(request)
+    @console.form
+    async def download_request(request: Request, sess: Session, form: FormData) -> Response:
         code = form_text(form, "code", 16384)
         try:
             text = request_file(code, decode_request(code))
         except LicensorError as e:
-            return Response(f"{e.code}: {e.hint}", status_code=400, media_type="text/plain", headers=_headers())
-        headers = {**_headers(), "Content-Disposition": 'attachment; filename="license-request.txt"'}
-        return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
+            return plain(f"{e.code}: {e.hint}", 400)
+        return attachment(text, "license-request.txt")
 
     @app.post("/settings/license/activate", include_in_schema=False)
-    async def activate(request: Request) -> Response:
-        sess, form = await posted(request)
-        if sess is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused(request)
-        from ...web import upload_or_text
-
+    @console.form
+    async def activate(request: Request, sess: Session, form: FormData) -> Response:
         pasted = form.get("key") if isinstance(form.get("key"), str) else ""
         try:
             text = await upload_or_text(form, "file", "key")
@@ -265,50 +242,33 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
                 raise FormError("no license key was given: paste the key or the whole license file, or choose the file", "usage")
             act = await run_in_threadpool(ctl.activate, text)
         except (LicensorError, FormError) as e:
-            err = {"title": "Not activated", "code": e.code, "hint": e.hint}
-            return await license_page(request, sess, 422, activate_error=err, pasted=pasted)
+            return await license_page(request, sess, 422, activate_error=refusal(e, "Not activated"), pasted=pasted)
         lic = act.verdict.license
         return redirect("/settings/license?activated=" + (lic.license_id if lic else ""))
 
     @app.get("/settings/configuration", include_in_schema=False)
-    async def configuration(request: Request, saved: str | None = None) -> Response:
-        sess = await guarded(request)
-        if sess is None:
-            return to_login(request)
-
-        def data() -> dict[str, Any]:
-            return {**page_context(sess), "config": model.configuration(ctl)}
-
+    @console.page
+    async def configuration(request: Request, sess: Session, saved: str | None = None) -> Response:
         flash = "Configuration saved: new request codes carry the cluster name." if saved else None
-        return pages.render(request, "configuration.html", page_title="Configuration", flash=flash, **await run_in_threadpool(data))
+        return await show(
+            request, sess, "configuration.html", "Configuration", more=lambda: {"config": model.configuration(ctl)}, flash=flash
+        )
 
     @app.post("/settings/configuration", include_in_schema=False)
-    async def save_configuration(request: Request) -> Response:
-        sess, form = await posted(request)
-        if sess is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused(request)
+    @console.form
+    async def save_configuration(request: Request, sess: Session, form: FormData) -> Response:
         name, email = form_text(form, "cluster_name", 500), form_text(form, "vendor_email", 500)
         try:
             await run_in_threadpool(lambda: model.set_configuration(ctl, cluster_name=name, vendor_email=email))
         except LicensorError as e:
-            ctx = await run_in_threadpool(page_context, sess)
-            err = {"title": "Not saved", "code": e.code, "hint": e.hint}
             cfg = {"cluster_name": name, "vendor_email": email}
-            return pages.render(request, "configuration.html", 422, page_title="Configuration", config=cfg, error=err, **ctx)
+            return await show(request, sess, "configuration.html", "Configuration", 422, config=cfg, error=refusal(e, "Not saved"))
         return redirect("/settings/configuration?saved=1")
 
     def seats_page(kind: str, title: str) -> Any:
-        async def view(request: Request) -> Response:
-            sess = await guarded(request)
-            if sess is None:
-                return to_login(request)
-
-            def data() -> dict[str, Any]:
-                return {**page_context(sess), "items": ctl.seats(kind), "kind": kind}
-
-            return pages.render(request, "seats.html", page_title=title, **await run_in_threadpool(data))
+        @console.page
+        async def view(request: Request, sess: Session) -> Response:
+            return await show(request, sess, "seats.html", title, more=lambda: {"items": ctl.seats(kind), "kind": kind})
 
         return view
 
@@ -316,16 +276,17 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
     app.add_api_route("/clusters", seats_page("cluster", "Remote clusters"), methods=["GET"], include_in_schema=False)
 
     @app.get("/about", include_in_schema=False)
-    async def about(request: Request) -> Response:
-        sess = await guarded(request)
-        if sess is None:
-            return to_login(request)
-
-        def data() -> dict[str, Any]:
-            return {**page_context(sess), "config": model.configuration(ctl)}
-
-        ctx = await run_in_threadpool(data)
-        return pages.render(request, "about.html", page_title="About", product_version=__version__, build_date=build_date(), **ctx)
+    @console.page
+    async def about(request: Request, sess: Session) -> Response:
+        return await show(
+            request,
+            sess,
+            "about.html",
+            "About",
+            more=lambda: {"config": model.configuration(ctl)},
+            product_version=__version__,
+            build_date=build_date(),
+        )
 
 
 def banner(status: dict[str, Any]) -> dict[str, Any] | None:

@@ -29,11 +29,24 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
 
 from ...errors import LicensorError
 from ...license import LicenseType
-from ...web import FormError, Pages, csrf_ok, form_int, form_text, mailto, mount_static, redirect, safe_next, upload_or_text
-from ...web import security_headers as _headers
+from ...web import (
+    FormError,
+    Pages,
+    attachment,
+    form_int,
+    form_text,
+    mailto,
+    mount_static,
+    plain,
+    redirect,
+    refusal,
+    upload_or_text,
+)
+from ...web.console import Console
 from ..service import IssuerService, Principal
 from ..settings import IssuerSettings
 
@@ -47,10 +60,6 @@ NAV = [
     ("/usage", "Usage reports"),
 ]
 MAX_CODE = 16384
-
-
-def _error(e: LicensorError | FormError, title: str) -> dict[str, str]:
-    return {"title": title, "code": e.code, "hint": e.hint}
 
 
 def _features(text: str) -> tuple[str, ...]:
@@ -87,31 +96,13 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
             return None
         return await run_in_threadpool(svc.session_principal, cookie)
 
-    def to_login(request: Request) -> Response:
-        return redirect("/login?next=" + request.url.path)
-
-    def csrf_refused() -> Response:
-        return Response(
-            "The form has expired or did not come from this console (CSRF check failed): go back, reload the page and try again.",
-            status_code=403,
-            media_type="text/plain",
-            headers=_headers(),
-        )
-
-    async def posted(request: Request) -> tuple[Principal | None, Any]:
-        p = await principal(request)
-        if p is None:
-            return None, None
-        form = await request.form(max_files=1, max_fields=30)
-        if not csrf_ok(form.get("csrf_token"), p.csrf):
-            return p, None
-        return p, form
-
-    def base(p: Principal) -> dict[str, Any]:
-        return {"user": p.actor.removeprefix("user:"), "csrf": p.csrf}
+    console = Console(pages, user=principal, cookie=COOKIE, home="/issue", hours=settings.session_hours, max_fields=30)
 
     def render(request: Request, p: Principal, name: str, code: int = 200, **ctx: Any) -> Response:
-        return pages.render(request, name, code, **base(p), **ctx)
+        return pages.render(request, name, code, user=p.actor.removeprefix("user:"), csrf=p.csrf, **ctx)
+
+    def not_found(request: Request, p: Principal, e: LicensorError) -> Response:
+        return render(request, p, "message.html", 404, page_title="Not found", error=refusal(e, "Not found"))
 
     # -- sign-in ---------------------------------------------------------------
 
@@ -123,44 +114,23 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
                 " This issuer sends its session cookie over HTTPS only: open it through HTTPS"
                 " (or set LICENSOR_COOKIE_SECURE=0 for plain-HTTP development), or signing in will not stick."
             )
-        return pages.render(request, "login.html", next=safe_next(next, "/issue"), username="", note=note, error=None, user=None)
+        return console.login_page(request, next=next, username="", note=note)
 
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
-        form = await request.form(max_files=0, max_fields=5)
-        user, pw, nxt = form_text(form, "username", 100), form.get("password"), safe_next(form_text(form, "next", 500), "/issue")
-        ip = request.client.host if request.client else "unknown"
+        f = await console.login_form(request, username_limit=100)
         try:
-            if not isinstance(pw, str) or not pw or len(pw) > 1000:
+            if not isinstance(f.password, str) or not f.password or len(f.password) > 1000:
                 raise LicensorError("the user name or password is wrong", code="unauthorized")
-            cookie, _csrf = await run_in_threadpool(svc.login, user, pw, ip)
+            cookie, _csrf = await run_in_threadpool(svc.login, f.username, f.password, f.ip)
         except LicensorError as e:
-            err = _error(e, "Not signed in")
             status = 401 if e.code == "unauthorized" else 429
-            return pages.render(request, "login.html", status, next=nxt, username=user, error=err, user=None)
-        resp = redirect(nxt)
-        resp.set_cookie(
-            COOKIE,
-            cookie,
-            max_age=int(settings.session_hours * 3600),
-            httponly=True,
-            secure=settings.cookie_secure,
-            samesite="strict",
-            path="/",
-        )
-        return resp
+            return console.login_page(request, status, next=f.next, username=f.username, error=refusal(e, "Not signed in"))
+        return console.signed_in(f.next, cookie, secure=settings.cookie_secure)
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        p, form = await posted(request)
-        if p is not None and form is None:
-            return csrf_refused()
-        cookie = request.cookies.get(COOKIE)
-        if p is not None and cookie:
-            await run_in_threadpool(svc.logout, cookie, p.actor)
-        resp = redirect("/login")
-        resp.delete_cookie(COOKIE, path="/")
-        return resp
+        return await console.sign_out(request, lambda p, cookie: svc.logout(cookie, p.actor))
 
     # -- issue -----------------------------------------------------------------
 
@@ -168,13 +138,14 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
     async def home(request: Request) -> Response:
         return redirect("/issue")
 
-    @app.get("/issue", include_in_schema=False)
-    async def issue_page(request: Request) -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    async def issue_form(request: Request, p: Principal, code: int = 200, error: Any = None, code_text: str = "") -> Response:
         recent = await run_in_threadpool(lambda: svc.search(limit=5))
-        return render(request, p, "issue.html", page_title="Issue a license", recent=recent, error=None, code_text="")
+        return render(request, p, "issue.html", code, page_title="Issue a license", recent=recent, error=error, code_text=code_text)
+
+    @app.get("/issue", include_in_schema=False)
+    @console.page
+    async def issue_page(request: Request, p: Principal) -> Response:
+        return await issue_form(request, p)
 
     def preview_context(text: str, terms: dict[str, Any] | None = None) -> dict[str, Any]:
         req = svc.inspect(text)
@@ -194,15 +165,11 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
                 "grace_days": chosen["grace_days"] if chosen else 0,
                 "expires": "",
             }
-        return {"req": summary, "earlier": earlier, "plans": plans, "terms": terms}
+        return {"req": summary, "earlier": earlier, "plans": plans, "terms": terms, "code_text": text}
 
     @app.post("/issue/preview", include_in_schema=False)
-    async def preview(request: Request) -> Response:
-        p, form = await posted(request)
-        if p is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused()
+    @console.form
+    async def preview(request: Request, p: Principal, form: FormData) -> Response:
         text = ""
         try:
             text = await upload_or_text(form, "file", "request_code", MAX_CODE)
@@ -210,19 +177,12 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
                 raise FormError("no request code was given: paste the code (or the request file) or choose the file", "usage")
             ctx = await run_in_threadpool(preview_context, text)
         except (LicensorError, FormError) as e:
-            recent = await run_in_threadpool(lambda: svc.search(limit=5))
-            err = _error(e, "This request code cannot be used")
-            return render(request, p, "issue.html", 422, page_title="Issue a license", recent=recent, error=err, code_text=text)
-        ctx["code_text"] = text
+            return await issue_form(request, p, 422, error=refusal(e, "This request code cannot be used"), code_text=text)
         return render(request, p, "preview.html", page_title="Request preview", error=None, **ctx)
 
     @app.post("/issue", include_in_schema=False)
-    async def issue(request: Request) -> Response:
-        p, form = await posted(request)
-        if p is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused()
+    @console.form
+    async def issue(request: Request, p: Principal, form: FormData) -> Response:
         text = form_text(form, "request_code", MAX_CODE)
         names = ("plan", "type", "customer", "nodes", "months", "remote_clusters", "features", "grace_days")
         terms = {k: form_text(form, k, 2000) for k in names}
@@ -249,20 +209,15 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
             try:
                 ctx = await run_in_threadpool(preview_context, text, terms)
             except LicensorError as e2:
-                recent = await run_in_threadpool(lambda: svc.search(limit=5))
-                err = _error(e2, "This request code cannot be used")
-                return render(request, p, "issue.html", 422, page_title="Issue a license", recent=recent, error=err, code_text=text)
-            ctx["code_text"] = text
-            return render(request, p, "preview.html", 422, page_title="Request preview", error=_error(e, "Not issued"), **ctx)
+                return await issue_form(request, p, 422, error=refusal(e2, "This request code cannot be used"), code_text=text)
+            return render(request, p, "preview.html", 422, page_title="Request preview", error=refusal(e, "Not issued"), **ctx)
         return redirect(f"/licenses/{issued.license.license_id}?new=1")
 
     # -- licenses ----------------------------------------------------------------
 
     @app.get("/licenses", include_in_schema=False)
-    async def licenses(request: Request, q: str = "") -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    @console.page
+    async def licenses(request: Request, p: Principal, q: str = "") -> Response:
         q = q.strip()[:200]
         items = await run_in_threadpool(lambda: svc.search(q or None, limit=200))
         return render(request, p, "licenses.html", page_title="Licenses", items=items, q=q)
@@ -287,40 +242,31 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
         try:
             ctx = await run_in_threadpool(license_context, license_id[:100])
         except LicensorError as e:
-            return render(request, p, "message.html", 404, page_title="Not found", error=_error(e, "Not found"))
+            return not_found(request, p, e)
         ctx.update(extra)
         ctx.setdefault("error", None)
         return render(request, p, "license.html", code, page_title="License " + ctx["lic"]["license_id"][:8], **ctx)
 
     @app.get("/licenses/{license_id}", include_in_schema=False)
-    async def license_view(request: Request, license_id: str, new: str | None = None, sent: str | None = None) -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    @console.page
+    async def license_view(request: Request, p: Principal, license_id: str, new: str | None = None, sent: str | None = None) -> Response:
         flash = "License issued: copy it, download it or send it to the customer." if new else None
         if sent:
             flash = f"License sent to {sent[:320]}."
         return await license_page(request, p, license_id, flash=flash)
 
     @app.get("/licenses/{license_id}/download", include_in_schema=False)
-    async def download(request: Request, license_id: str) -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    @console.page
+    async def download(request: Request, p: Principal, license_id: str) -> Response:
         try:
             issued = await run_in_threadpool(svc.issued, license_id[:100])
         except LicensorError as e:
-            return Response(f"{e.code}: {e.hint}", status_code=404, media_type="text/plain", headers=_headers())
-        headers = {**_headers(), "Content-Disposition": f'attachment; filename="license-{issued.license.license_id}.txt"'}
-        return Response(issued.file, media_type="text/plain; charset=utf-8", headers=headers)
+            return plain(f"{e.code}: {e.hint}", 404)
+        return attachment(issued.file, f"license-{issued.license.license_id}.txt")
 
     @app.post("/licenses/{license_id}/renew", include_in_schema=False)
-    async def renew(request: Request, license_id: str) -> Response:
-        p, form = await posted(request)
-        if p is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused()
+    @console.form
+    async def renew(request: Request, p: Principal, form: FormData, license_id: str) -> Response:
         try:
             feats = form_text(form, "features", 2000)
             issued = await run_in_threadpool(
@@ -334,32 +280,24 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
                 )
             )
         except LicensorError as e:
-            return await license_page(request, p, license_id, 422, error=_error(e, "Not renewed"))
+            return await license_page(request, p, license_id, 422, error=refusal(e, "Not renewed"))
         return redirect(f"/licenses/{issued.license.license_id}?new=1")
 
     @app.post("/licenses/{license_id}/rehost", include_in_schema=False)
-    async def rehost(request: Request, license_id: str) -> Response:
-        p, form = await posted(request)
-        if p is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused()
+    @console.form
+    async def rehost(request: Request, p: Principal, form: FormData, license_id: str) -> Response:
         try:
             text = await upload_or_text(form, "file", "request_code", MAX_CODE)
             if not text.strip():
                 raise FormError("paste the new installation's request code to rehost this license", "usage")
             issued = await run_in_threadpool(lambda: svc.rehost(license_id, text, actor=p.actor))
         except (LicensorError, FormError) as e:
-            return await license_page(request, p, license_id, 422, error=_error(e, "Not rehosted"))
+            return await license_page(request, p, license_id, 422, error=refusal(e, "Not rehosted"))
         return redirect(f"/licenses/{issued.license.license_id}?new=1")
 
     @app.post("/licenses/{license_id}/send", include_in_schema=False)
-    async def send(request: Request, license_id: str) -> Response:
-        p, form = await posted(request)
-        if p is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused()
+    @console.form
+    async def send(request: Request, p: Principal, form: FormData, license_id: str) -> Response:
         from ..mail import license_message
         from ..mail import send as smtp_send
 
@@ -369,36 +307,30 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
             await run_in_threadpool(smtp_send, settings.smtp, license_message(issued, sender=settings.smtp.sender, to=to))
             await run_in_threadpool(svc.record_sent, license_id, to, p.actor)
         except LicensorError as e:
-            return await license_page(request, p, license_id, 422, error=_error(e, "Not sent"))
+            return await license_page(request, p, license_id, 422, error=refusal(e, "Not sent"))
         return redirect(f"/licenses/{license_id}?sent={to}")
 
     # -- customers, installations ------------------------------------------------------
 
     @app.get("/customers", include_in_schema=False)
-    async def customers(request: Request) -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    @console.page
+    async def customers(request: Request, p: Principal) -> Response:
         items = await run_in_threadpool(svc.customers)
         return render(request, p, "customers.html", page_title="Customers", items=items)
 
     @app.get("/installations", include_in_schema=False)
-    async def installations(request: Request, customer: str = "") -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    @console.page
+    async def installations(request: Request, p: Principal, customer: str = "") -> Response:
         items = await run_in_threadpool(svc.installations, customer[:200] or None)
         return render(request, p, "installations.html", page_title="Installations", items=items, customer=customer[:200])
 
     @app.get("/installations/{installation_id}", include_in_schema=False)
-    async def installation(request: Request, installation_id: str) -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    @console.page
+    async def installation(request: Request, p: Principal, installation_id: str) -> Response:
         try:
             inst = await run_in_threadpool(svc.installation, installation_id[:100])
         except LicensorError as e:
-            return render(request, p, "message.html", 404, page_title="Not found", error=_error(e, "Not found"))
+            return not_found(request, p, e)
         lics = await run_in_threadpool(lambda: svc.search(installation_id=inst["installation_id"], limit=100))
         usage = await run_in_threadpool(svc.usage, inst["installation_id"])
         return render(request, p, "installation.html", page_title="Installation", inst=inst, items=lics, usage=usage)
@@ -412,65 +344,46 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
         return render(request, p, "keys.html", code, page_title="Signing keys", items=items, public=public, **extra)
 
     @app.get("/keys", include_in_schema=False)
-    async def keys(request: Request, done: str = "") -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    @console.page
+    async def keys(request: Request, p: Principal, done: str = "") -> Response:
         flash = {"rotated": "A new signing key is active; the old one is retired but still published.", "removed": "Key removed."}
         return await keys_page(request, p, flash=flash.get(done))
 
     @app.get("/keys/public.txt", include_in_schema=False)
-    async def public_set(request: Request) -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    @console.page
+    async def public_set(request: Request, p: Principal) -> Response:
         text = await run_in_threadpool(lambda: svc.public_set().to_text())
-        headers = {**_headers(), "Content-Disposition": 'attachment; filename="vendor.pub"'}
-        return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
+        return attachment(text, "vendor.pub")
 
     @app.post("/keys/rotate", include_in_schema=False)
-    async def rotate(request: Request) -> Response:
-        p, form = await posted(request)
-        if p is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused()
+    @console.form
+    async def rotate(request: Request, p: Principal, form: FormData) -> Response:
         try:
             await run_in_threadpool(svc.rotate_key, p.actor)
         except LicensorError as e:
-            return await keys_page(request, p, 422, error=_error(e, "Not rotated"))
+            return await keys_page(request, p, 422, error=refusal(e, "Not rotated"))
         return redirect("/keys?done=rotated")
 
     @app.post("/keys/{kid}/remove", include_in_schema=False)
-    async def remove_key(request: Request, kid: str) -> Response:
-        p, form = await posted(request)
-        if p is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused()
+    @console.form
+    async def remove_key(request: Request, p: Principal, form: FormData, kid: str) -> Response:
         try:
             await run_in_threadpool(svc.remove_key, kid[:100], p.actor)
         except LicensorError as e:
-            return await keys_page(request, p, 422, error=_error(e, "Not removed"))
+            return await keys_page(request, p, 422, error=refusal(e, "Not removed"))
         return redirect("/keys?done=removed")
 
     # -- usage reports -----------------------------------------------------------------
 
     @app.get("/usage", include_in_schema=False)
-    async def usage(request: Request) -> Response:
-        p = await principal(request)
-        if p is None:
-            return to_login(request)
+    @console.page
+    async def usage(request: Request, p: Principal) -> Response:
         items = await run_in_threadpool(svc.usage)
         return render(request, p, "usage.html", page_title="Usage reports", items=items, result=None, error=None)
 
     @app.post("/usage", include_in_schema=False)
-    async def import_usage(request: Request) -> Response:
-        p, form = await posted(request)
-        if p is None:
-            return to_login(request)
-        if form is None:
-            return csrf_refused()
+    @console.form
+    async def import_usage(request: Request, p: Principal, form: FormData) -> Response:
         result, error = None, None
         try:
             text = await upload_or_text(form, "file", "report", 65536)
@@ -478,7 +391,7 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
                 raise FormError("no usage report was given: paste it or choose the file", "usage")
             result = await run_in_threadpool(lambda: svc.import_usage(text, actor=p.actor))
         except (LicensorError, FormError) as e:
-            error = _error(e, "Not imported")
+            error = refusal(e, "Not imported")
         items = await run_in_threadpool(svc.usage)
         return render(
             request, p, "usage.html", 422 if error else 200, page_title="Usage reports", items=items, result=result, error=error, json=json
