@@ -80,6 +80,33 @@ def _data_dir(args: argparse.Namespace, side: str) -> Path:
     return Path(args.data_dir or os.environ.get("LICENSOR_DATA_DIR") or ".licensor") / side
 
 
+def _with_database_url(add: AddCommand, help: str) -> AddCommand:
+    """``add`` that gives every command it makes a ``--database-url`` option."""
+
+    def add_with_url(group: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
+        sp = add(group, name, func, help_)
+        sp.add_argument("--database-url", help=help)
+        return sp
+
+    return add_with_url
+
+
+def _serve(app_factory: str, args: argparse.Namespace, **options: Any) -> None:
+    """Run ``app_factory`` (``module:function``) under uvicorn on ``--host``, ``--port``, ``--workers``, ``--log-level``."""
+    import uvicorn
+
+    uvicorn.run(
+        app_factory,
+        factory=True,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_level=args.log_level,
+        access_log=False,
+        **options,
+    )
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 

@@ -27,20 +27,15 @@ from licensor.controller.service import ControllerService
 from licensor.controller.store import Store
 from licensor.testing import TestVendor
 
+from ..helpers import run_licensor
+
 ENV = {"LICENSOR_CLUSTER_ID": "cluster-under-test", "LICENSOR_MACHINE_ID": "machine-under-test"}
 
 
 def licensor(
     *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "licensor", *args],
-        capture_output=True,
-        text=True,
-        env={**os.environ, **ENV, **(env or {})},
-        input=stdin,
-        timeout=120,
-    )
+    return run_licensor(*args, env={**os.environ, **ENV, **(env or {})}, input=stdin, timeout=timeout)
 
 
 class Server:

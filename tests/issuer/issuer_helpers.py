@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from tests.helpers import run_licensor
 
 from licensor.identity import InstallationKey, hash_factors
 from licensor.issuer.service import SCOPES
@@ -24,15 +25,8 @@ ENV = {k: v for k, v in os.environ.items() if not k.startswith("LICENSOR_")}
 def licensor(
     *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
 ) -> subprocess.CompletedProcess[str]:
-    """Run the real ``licensor`` command in a subprocess."""
-    return subprocess.run(
-        [sys.executable, "-m", "licensor", *args],
-        capture_output=True,
-        text=True,
-        input=input,
-        env={**ENV, **(env or {})},
-        timeout=timeout,
-    )
+    """Run the real ``licensor`` command in a subprocess, without the caller's ``LICENSOR_*`` settings."""
+    return run_licensor(*args, env={**ENV, **(env or {})}, input=input, timeout=timeout)
 
 
 def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:

@@ -425,28 +425,14 @@ def _routes(
             "state": v.code,
         }
 
+    def route(path: str, endpoint: Callable[..., Any], method: str, summary: str, **extra: Any) -> None:
+        app.add_api_route(f"/api/v1/{plural}{path}", endpoint, methods=[method], tags=[plural], summary=summary, **extra)
+
     body_doc = {"requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": True}}
-    app.add_api_route(
-        f"/api/v1/{plural}/join",
-        join,
-        methods=["POST"],
-        tags=[plural],
-        responses=responses,
-        summary=f"a {noun} asks for a seat",
-        openapi_extra=body_doc,
-    )
-    app.add_api_route(
-        f"/api/v1/{plural}/{{seat_id}}/heartbeat",
-        heartbeat,
-        methods=["POST"],
-        tags=[plural],
-        responses=responses,
-        summary=f"a {noun} keeps its seat",
-    )
-    app.add_api_route(
-        f"/api/v1/{plural}/{{seat_id}}", leave, methods=["DELETE"], tags=[plural], summary=f"a {noun} leaves and frees its seat"
-    )
-    app.add_api_route(f"/api/v1/{plural}", listing, methods=["GET"], tags=[plural], summary=f"{noun}s holding seats")
+    route("/join", join, "POST", f"a {noun} asks for a seat", responses=responses, openapi_extra=body_doc)
+    route("/{seat_id}/heartbeat", heartbeat, "POST", f"a {noun} keeps its seat", responses=responses)
+    route("/{seat_id}", leave, "DELETE", f"a {noun} leaves and frees its seat")
+    route("", listing, "GET", f"{noun}s holding seats")
 
 
 def _parse_date(text: str) -> datetime:

@@ -8,17 +8,22 @@ import os
 import sys
 from typing import Any
 
-from ..cli import EXIT_OK, EXIT_REFUSED, AddCommand, _count, _data_dir, _read_input, _write_out
+from ..cli import EXIT_OK, EXIT_REFUSED, AddCommand, _count, _data_dir, _read_input, _serve, _with_database_url, _write_out
 from .service import status_document
+
+
+def _url(args: argparse.Namespace) -> str:
+    from .store import sqlite_url
+
+    return getattr(args, "database_url", None) or os.environ.get("LICENSOR_DATABASE_URL") or sqlite_url(_data_dir(args, "controller"))
 
 
 def controller_service(args: argparse.Namespace) -> Any:
     from .host import collect_factors
     from .service import ControllerService
-    from .store import Store, sqlite_url
+    from .store import Store
 
-    url = getattr(args, "database_url", None) or os.environ.get("LICENSOR_DATABASE_URL") or sqlite_url(_data_dir(args, "controller"))
-    return ControllerService(Store(url), factors=collect_factors())
+    return ControllerService(Store(_url(args)), factors=collect_factors())
 
 
 def _keyring_file(path: str) -> Any:
@@ -100,12 +105,6 @@ def cmd_controller_history(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _url(args: argparse.Namespace) -> str:
-    from .store import sqlite_url
-
-    return getattr(args, "database_url", None) or os.environ.get("LICENSOR_DATABASE_URL") or sqlite_url(_data_dir(args, "controller"))
-
-
 def _runtime(args: argparse.Namespace) -> Any:
     from .runtime import Controller
 
@@ -115,8 +114,6 @@ def _runtime(args: argparse.Namespace) -> Any:
 
 
 def cmd_controller_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from .clock import clock_from_env
 
     url = _url(args)
@@ -128,17 +125,7 @@ def cmd_controller_serve(args: argparse.Namespace) -> int:
     os.environ["LICENSOR_DATABASE_URL"] = url
     os.environ["LICENSOR_HEARTBEAT_TTL"] = str(args.heartbeat_ttl)
     print(f"licensor controller serving on http://{args.host}:{args.port} (API: /docs, /openapi.json; metrics: /metrics)", flush=True)
-    uvicorn.run(
-        "licensor.controller.app:app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=False,
-        backlog=4096,
-        timeout_graceful_shutdown=5,
-    )
+    _serve("licensor.controller.app:app_from_env", args, backlog=4096, timeout_graceful_shutdown=5)
     return EXIT_OK
 
 
@@ -236,14 +223,15 @@ def cmd_controller_credentials(args: argparse.Namespace) -> int:
 
 
 def register(group: Any, add: AddCommand) -> None:
+    add = _with_database_url(
+        add, "postgresql://… to share state between replicas (default: $LICENSOR_DATABASE_URL or SQLite in the data dir)"
+    )
     sp = add(group, "init", cmd_controller_init, "create this installation's identity and trust a vendor key set")
     sp.add_argument("--trust", required=True, metavar="PUBLIC_KEY_FILE")
     sp.add_argument("--product", default="demo", help="the product name licenses must carry (default: demo)")
     sp.add_argument("--cluster-name", help="a name that helps the vendor tell your clusters apart")
-    sp.add_argument("--database-url", help="postgresql://… to share state between replicas (default: SQLite in the data dir)")
     sp = add(group, "trust", cmd_controller_trust, "replace the trusted vendor key set (after a key rotation)")
     sp.add_argument("file", metavar="PUBLIC_KEY_FILE")
-    sp.add_argument("--database-url")
     sp = add(group, "request", cmd_controller_request, "make a request code to send to the vendor")
     sp.add_argument("--name", required=True)
     sp.add_argument("--email", required=True)
@@ -252,48 +240,37 @@ def register(group: Any, add: AddCommand) -> None:
     sp.add_argument("--months", type=_count, required=True)
     sp.add_argument("--remote-clusters", type=_count, default=0)
     sp.add_argument("--out", help="write the request file here (the code is printed too)")
-    sp.add_argument("--database-url")
     sp = add(group, "activate", cmd_controller_activate, "verify and apply a license key or file")
     sp.add_argument("file", metavar="FILE|-")
-    sp.add_argument("--database-url")
     sp = add(group, "status", cmd_controller_status, "show the license state (exit 1 when not valid)")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--database-url")
     sp = add(group, "history", cmd_controller_history, "list every key activated here")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--database-url")
     sp = add(group, "serve", cmd_controller_serve, "run the controller service (REST API, agents join here)")
     sp.add_argument("--host", default="127.0.0.1")
     sp.add_argument("--port", type=int, default=8800)
     sp.add_argument("--workers", type=int, default=1, help="worker processes (seat admission stays exact across them)")
     sp.add_argument("--heartbeat-ttl", type=float, default=60.0, help="seconds of silence after which a node loses its seat")
     sp.add_argument("--log-level", default="warning", choices=("critical", "error", "warning", "info", "debug"))
-    sp.add_argument("--database-url")
     sp = add(group, "db", cmd_controller_db_upgrade, "database schema: 'db upgrade' (migrate) or 'db current'")
     sp.add_argument("action", choices=("upgrade", "current"))
-    sp.add_argument("--database-url")
     sp.set_defaults(func=lambda a: cmd_controller_db_current(a) if a.action == "current" else cmd_controller_db_upgrade(a))
     sp = add(group, "audit", cmd_controller_audit_verify, "the audit log: 'audit verify' (check the hash chain) or 'audit list'")
     sp.add_argument("action", choices=("verify", "list"))
     sp.add_argument("--limit", type=int, default=50)
     sp.add_argument("--event")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--database-url")
     sp.set_defaults(func=lambda a: cmd_controller_audit_list(a) if a.action == "list" else cmd_controller_audit_verify(a))
     sp = add(group, "usage-report", cmd_controller_usage_report, "a month's peak nodes and clusters, signed, for the vendor")
     sp.add_argument("--month", required=True, metavar="YYYY-MM")
     sp.add_argument("--out", help="write the report here instead of stdout")
-    sp.add_argument("--database-url")
     sp = add(group, "admin", cmd_controller_admin_token, "admin credentials: 'admin set-password' or 'admin token'")
     sp.add_argument("action", choices=("set-password", "token"))
     sp.add_argument("--password-stdin", action="store_true", help="read the password from the first line of stdin")
     sp.add_argument("--name", help="what the token is for (shown in 'credentials')")
-    sp.add_argument("--database-url")
     sp.set_defaults(func=lambda a: cmd_controller_admin_password(a) if a.action == "set-password" else cmd_controller_admin_token(a))
     sp = add(group, "join-token", cmd_controller_join_token, "create a join token for agents and remote clusters (printed once)")
     sp.add_argument("--name")
-    sp.add_argument("--database-url")
     sp = add(group, "credentials", cmd_controller_credentials, "list admin tokens, join tokens and the password; --revoke ID")
     sp.add_argument("--revoke", type=int, metavar="ID")
     sp.add_argument("--json", action="store_true")
-    sp.add_argument("--database-url")

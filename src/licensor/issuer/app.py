@@ -22,6 +22,7 @@ from .. import __version__
 from ..errors import LicensorError
 from ..license import LicenseType
 from ..server.errors import install_error_handlers
+from ..web import set_session_cookie
 from .service import IssuerService, Principal
 from .settings import IssuerSettings, load_settings
 from .store import Store
@@ -95,6 +96,14 @@ class ProductBody(BaseModel):
 class LoginBody(BaseModel):
     username: str = Field(..., max_length=100)
     password: str = Field(..., max_length=1000)
+
+
+_TERMS = ("nodes", "months", "expires", "maintenance_until", "remote_clusters", "features")
+
+
+def _terms(body: BaseModel) -> dict[str, Any]:
+    """The license terms a body can set (those of ``_TERMS`` its model has), as the service's keyword arguments."""
+    return {name: getattr(body, name) for name in _TERMS if name in type(body).model_fields}
 
 
 # -- app ------------------------------------------------------------------------------
@@ -179,15 +188,7 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
         ip = request.client.host if request.client else "unknown"
         cookie, csrf = svc.login(body.username, body.password, ip)
         resp = JSONResponse({"user": body.username, "csrf_token": csrf})
-        resp.set_cookie(
-            SESSION_COOKIE,
-            cookie,
-            max_age=int(settings.session_hours * 3600),
-            httponly=True,
-            secure=settings.cookie_secure,
-            samesite="strict",
-            path="/",
-        )
+        set_session_cookie(resp, SESSION_COOKIE, cookie, hours=settings.session_hours, secure=settings.cookie_secure)
         return resp
 
     @app.post("/api/v1/logout", tags=["auth"], summary="end this session")
@@ -223,14 +224,9 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
                 actor=p.actor,
                 plan=body.plan,
                 type=body.type,
-                nodes=body.nodes,
-                months=body.months,
-                expires=body.expires,
-                maintenance_until=body.maintenance_until,
-                remote_clusters=body.remote_clusters,
-                features=body.features,
                 customer=body.customer,
                 grace_days=body.grace_days,
+                **_terms(body),
             )
         )
 
@@ -256,34 +252,11 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
 
     @app.post("/api/v1/licenses/{license_id}/renew", tags=["licenses"], status_code=201, summary="renew: next serial, term extended")
     def renew(license_id: str, body: RenewBody, p: Annotated[Principal, write]) -> JSONResponse:
-        return _issued(
-            svc.renew(
-                license_id,
-                actor=p.actor,
-                months=body.months,
-                expires=body.expires,
-                maintenance_until=body.maintenance_until,
-                nodes=body.nodes,
-                remote_clusters=body.remote_clusters,
-                features=body.features,
-                grace_days=body.grace_days,
-            )
-        )
+        return _issued(svc.renew(license_id, actor=p.actor, grace_days=body.grace_days, **_terms(body)))
 
     @app.post("/api/v1/licenses/{license_id}/rehost", tags=["licenses"], status_code=201, summary="move to a new installation")
     def rehost(license_id: str, body: RehostBody, p: Annotated[Principal, write]) -> JSONResponse:
-        return _issued(
-            svc.rehost(
-                license_id,
-                body.request_code,
-                actor=p.actor,
-                nodes=body.nodes,
-                expires=body.expires,
-                maintenance_until=body.maintenance_until,
-                remote_clusters=body.remote_clusters,
-                features=body.features,
-            )
-        )
+        return _issued(svc.rehost(license_id, body.request_code, actor=p.actor, **_terms(body)))
 
     @app.post("/api/v1/licenses/{license_id}/send", tags=["licenses"], summary="e-mail the license file")
     def send(license_id: str, body: SendBody, p: Annotated[Principal, write]) -> dict[str, Any]:

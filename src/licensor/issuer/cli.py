@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import EXIT_OK, EXIT_REFUSED, AddCommand, _count, _data_dir, _date, _read_input, _write_out
+from ..cli import EXIT_OK, EXIT_REFUSED, AddCommand, _count, _data_dir, _date, _read_input, _serve, _with_database_url, _write_out
 from ..errors import UsageError
 
 
@@ -49,6 +49,22 @@ def _service(args: argparse.Namespace, *, check: bool = True) -> Any:
 
 def _print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
+
+
+def _features(args: argparse.Namespace) -> tuple[str, ...] | None:
+    """``--feature`` given (repeatable), else None: the default applies."""
+    return tuple(args.feature) if args.feature else None
+
+
+def _terms(args: argparse.Namespace) -> dict[str, Any]:
+    """The options ``terms()`` adds (in ``register``), as the service's keyword arguments."""
+    return {
+        "months": args.months,
+        "expires": args.expires,
+        "maintenance_until": args.maintenance_until,
+        "remote_clusters": args.remote_clusters,
+        "features": _features(args),
+    }
 
 
 def _issued_out(args: argparse.Namespace, issued: Any) -> None:
@@ -88,7 +104,7 @@ def cmd_vendor_inspect_request(args: argparse.Namespace) -> int:
     req = decode_request(_read_input(args.file))
     summary = req.summary()
     if args.json:
-        print(json.dumps(summary, indent=2))
+        _print_json(summary)
         return EXIT_OK
     c = summary["contact"]
     print(f"installation   {summary['installation_id']}")
@@ -110,13 +126,9 @@ def cmd_vendor_issue(args: argparse.Namespace) -> int:
         plan=args.plan,
         type=args.type,
         nodes=args.nodes,
-        months=args.months,
-        expires=args.expires,
-        maintenance_until=args.maintenance_until,
-        remote_clusters=args.remote_clusters,
-        features=tuple(args.feature) if args.feature else None,
         customer=args.customer,
         grace_days=args.grace_days,
+        **_terms(args),
     )
     _issued_out(args, issued)
     return EXIT_OK
@@ -142,8 +154,6 @@ def cmd_vendor_db_current(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_serve(args: argparse.Namespace) -> int:
-    import uvicorn
-
     from .migrate import require_head
 
     settings = _settings(args)
@@ -154,17 +164,7 @@ def cmd_vendor_serve(args: argparse.Namespace) -> int:
     os.environ["LICENSOR_VENDOR_DATABASE_URL"] = settings.database_url
     os.environ["LICENSOR_DATA_DIR"] = str(Path(_data_dir(args, "vendor")).parent)
     print(f"licensor issuer on http://{args.host}:{args.port} (database {settings.database_url.split('@')[-1]})", file=sys.stderr)
-    uvicorn.run(
-        "licensor.issuer.app:create_app_from_env",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=False,
-        proxy_headers=args.proxy_headers,
-        forwarded_allow_ips=args.forwarded_allow_ips,
-    )
+    _serve("licensor.issuer.app:create_app_from_env", args, proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips)
     return EXIT_OK
 
 
@@ -172,17 +172,7 @@ def cmd_vendor_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_renew(args: argparse.Namespace) -> int:
-    issued = _service(args).renew(
-        args.license_id,
-        actor=_actor(),
-        months=args.months,
-        expires=args.expires,
-        maintenance_until=args.maintenance_until,
-        nodes=args.nodes,
-        remote_clusters=args.remote_clusters,
-        features=tuple(args.feature) if args.feature else None,
-        grace_days=args.grace_days,
-    )
+    issued = _service(args).renew(args.license_id, actor=_actor(), nodes=args.nodes, grace_days=args.grace_days, **_terms(args))
     _issued_out(args, issued)
     return EXIT_OK
 
@@ -196,7 +186,7 @@ def cmd_vendor_rehost(args: argparse.Namespace) -> int:
         expires=args.expires,
         maintenance_until=args.maintenance_until,
         remote_clusters=args.remote_clusters,
-        features=tuple(args.feature) if args.feature else None,
+        features=_features(args),
     )
     _issued_out(args, issued)
     return EXIT_OK
@@ -366,10 +356,7 @@ def cmd_vendor_token_revoke(args: argparse.Namespace) -> int:
 def register(group: Any, add: AddCommand) -> None:
     from .service import SCOPES
 
-    def cmd(g: Any, name: str, func: Any, help: str) -> argparse.ArgumentParser:
-        sp = add(g, name, func, help)
-        sp.add_argument("--database-url", help="postgresql://… (default: $LICENSOR_VENDOR_DATABASE_URL or SQLite in the data dir)")
-        return sp
+    cmd = _with_database_url(add, "postgresql://… (default: $LICENSOR_VENDOR_DATABASE_URL or SQLite in the data dir)")
 
     def terms(sp: argparse.ArgumentParser) -> None:
         when = sp.add_mutually_exclusive_group()

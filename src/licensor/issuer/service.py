@@ -27,7 +27,7 @@ from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
 from ..errors import BadSignatureError, LicensorError, UsageError
-from ..identity import default_binding
+from ..identity import Binding, default_binding
 from ..license import License, LicenseType, add_months, fmt_time, license_file, license_from_claims, new_license
 from ..request import RequestCode, decode_request
 from ..signing import Keyring, VendorKey, split_token
@@ -556,9 +556,55 @@ class IssuerService:
         message, _sig, _footer = split_token(row.token)
         return license_from_claims(json.loads(message), kid=row.kid, token=row.token)
 
-    def _unsuperseded(self, row: Row[Any], what: str) -> None:
+    def _current_license(self, c: Connection, license_id: str, what: str) -> tuple[Row[Any], License]:
+        """The stored row and the license, refused when a newer license superseded it (``what``: renew, rehost)."""
+        row = self._license_row(c, license_id)
         if row.superseded_by:
             raise conflict(f"license {row.license_id} was superseded by {row.superseded_by}: {what} that one instead")
+        return row, self._model(row)
+
+    def _successor(
+        self,
+        c: Connection,
+        row: Row[Any],
+        old: License,
+        *,
+        kind: str,
+        actor: str,
+        now: datetime,
+        installation_id: str,
+        binding: Binding,
+        expires: datetime | None,
+        maintenance_until: datetime | None,
+        nodes: int | None,
+        remote_clusters: int | None,
+        features: Iterable[str] | None,
+        grace_days: int | None,
+    ) -> Issued:
+        """Sign the license that supersedes ``old``: same product, customer, type and plan, the next serial.
+
+        ``nodes``, ``remote_clusters``, ``features`` and ``grace_days`` are the old
+        license's where None; the term (``expires``, ``maintenance_until``) is as given.
+        """
+        feats = tuple(features) if features is not None else old.features
+        self._check_features(c, old.product, feats)
+        lic = new_license(
+            license_id=str(uuid.uuid4()),
+            product=old.product,
+            customer=old.customer,
+            installation_id=installation_id,
+            binding=binding,
+            type=old.type,
+            nodes=old.nodes if nodes is None else nodes,
+            now=now,
+            serial=self._next_serial(c, installation_id),
+            expires=expires,
+            maintenance_until=maintenance_until,
+            remote_clusters=old.remote_clusters if remote_clusters is None else remote_clusters,
+            features=feats,
+            grace_days=old.grace_days if grace_days is None else grace_days,
+        )
+        return self._sign_and_store(c, lic, kind=kind, actor=actor, customer_id=row.customer_id, plan=row.plan, supersedes=old.license_id)
 
     def renew(
         self,
@@ -579,9 +625,7 @@ class IssuerService:
         now = self.clock().astimezone(UTC).replace(microsecond=0)
 
         def run(c: Connection) -> Issued:
-            row = self._license_row(c, license_id)
-            self._unsuperseded(row, "renew")
-            old = self._model(row)
+            row, old = self._current_license(c, license_id, "renew")
             p = self._plan(c, row.plan)
             exp, maint = None, maintenance_until
             if old.type == "subscription":
@@ -592,26 +636,21 @@ class IssuerService:
                     raise UsageError("a perpetual license does not expire: renew its maintenance with months or maintenance_until")
                 base = old.maintenance_until if old.maintenance_until > now else now
                 maint = add_months(base, months or (p.maintenance_months if p is not None else None) or 12)
-            feats = tuple(features) if features is not None else old.features
-            self._check_features(c, old.product, feats)
-            lic = new_license(
-                license_id=str(uuid.uuid4()),
-                product=old.product,
-                customer=old.customer,
+            return self._successor(
+                c,
+                row,
+                old,
+                kind="renew",
+                actor=actor,
+                now=now,
                 installation_id=old.installation_id,
                 binding=old.binding,
-                type=old.type,
-                nodes=old.nodes if nodes is None else nodes,
-                now=now,
-                serial=self._next_serial(c, old.installation_id),
                 expires=exp,
                 maintenance_until=maint,
-                remote_clusters=old.remote_clusters if remote_clusters is None else remote_clusters,
-                features=feats,
-                grace_days=old.grace_days if grace_days is None else grace_days,
-            )
-            return self._sign_and_store(
-                c, lic, kind="renew", actor=actor, customer_id=row.customer_id, plan=row.plan, supersedes=old.license_id
+                nodes=nodes,
+                remote_clusters=remote_clusters,
+                features=features,
+                grace_days=grace_days,
             )
 
         result: Issued = self._write(run)
@@ -634,34 +673,27 @@ class IssuerService:
         now = self.clock()
 
         def run(c: Connection) -> Issued:
-            row = self._license_row(c, license_id)
-            self._unsuperseded(row, "rehost")
-            old = self._model(row)
+            row, old = self._current_license(c, license_id, "rehost")
             if req.installation_id == old.installation_id:
                 raise conflict("this request code comes from the installation the license is already for: renew it instead of rehosting")
             if req.product != old.product:
                 raise conflict(f"the request code is for product {req.product}, the license for {old.product}: rehost within one product")
-            feats = tuple(features) if features is not None else old.features
-            self._check_features(c, old.product, feats)
             self._learn(c, req, row.customer_id)
-            lic = new_license(
-                license_id=str(uuid.uuid4()),
-                product=old.product,
-                customer=old.customer,
+            return self._successor(
+                c,
+                row,
+                old,
+                kind="rehost",
+                actor=actor,
+                now=now,
                 installation_id=req.installation_id,
                 binding=default_binding(req.factors),
-                type=old.type,
-                nodes=old.nodes if nodes is None else nodes,
-                now=now,
-                serial=self._next_serial(c, req.installation_id),
                 expires=expires or old.expires,
                 maintenance_until=maintenance_until or old.maintenance_until,
-                remote_clusters=old.remote_clusters if remote_clusters is None else remote_clusters,
-                features=feats,
-                grace_days=old.grace_days,
-            )
-            return self._sign_and_store(
-                c, lic, kind="rehost", actor=actor, customer_id=row.customer_id, plan=row.plan, supersedes=old.license_id
+                nodes=nodes,
+                remote_clusters=remote_clusters,
+                features=features,
+                grace_days=None,
             )
 
         result: Issued = self._write(run)
