@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from . import store as s
@@ -38,13 +38,23 @@ def _stamp(t: datetime) -> str:
     return t.astimezone(UTC).isoformat(timespec="microseconds")
 
 
-def digest(prev: str, id: int, at: datetime, event: str, subject: str, code: str, detail: str) -> str:
-    blob = json.dumps([prev, id, _stamp(at), event, subject, code, detail], separators=(",", ":"), ensure_ascii=True)
-    return hashlib.sha256(blob.encode()).hexdigest()
+_encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
+
+
+def digest(prev: str, id: int, at: datetime | str, event: str, subject: str, code: str, detail: str) -> str:
+    """The entry's hash; ``at`` may be given already stamped (``_stamp``): a batch's entries share one time."""
+    stamp = at if isinstance(at, str) else _stamp(at)
+    return hashlib.sha256(_encode([prev, id, stamp, event, subject, code, detail]).encode()).hexdigest()
+
+
+# Built once: appending runs in every seat batch.
+_HEAD = select(s.audit.c.id, s.audit.c.hash).order_by(s.audit.c.id.desc()).limit(1)
+_INSERT = s.audit.insert()
+_SET_HEAD = update(s.settings_kv).where(s.settings_kv.c.key == HEAD_KEY).values(value=bindparam("b_head"))
 
 
 def _head(c: Connection) -> tuple[int, str]:
-    row = c.execute(select(s.audit.c.id, s.audit.c.hash).order_by(s.audit.c.id.desc()).limit(1)).first()
+    row = c.execute(_HEAD).first()
     return (0, GENESIS) if row is None else (int(row.id), str(row.hash))
 
 
@@ -52,10 +62,11 @@ def append(c: Connection, now: datetime, entries: Iterable[Entry]) -> int:
     """Append entries (inside ``Store.locked()``); returns how many."""
     last_id, prev = _head(c)
     now = now.astimezone(UTC)
+    stamp = _stamp(now)
     rows: list[dict[str, Any]] = []
     for e in entries:
         last_id += 1
-        h = digest(prev, last_id, now, e.event, e.subject[:200], e.code[:60], e.detail)
+        h = digest(prev, last_id, stamp, e.event, e.subject[:200], e.code[:60], e.detail)
         rows.append(
             {
                 "id": last_id,
@@ -70,9 +81,9 @@ def append(c: Connection, now: datetime, entries: Iterable[Entry]) -> int:
         )
         prev = h
     if rows:
-        c.execute(s.audit.insert(), rows)
+        c.execute(_INSERT, rows)
         head = f"{last_id}:{prev}"
-        if c.execute(update(s.settings_kv).where(s.settings_kv.c.key == HEAD_KEY).values(value=head)).rowcount == 0:
+        if c.execute(_SET_HEAD, {"b_head": head}).rowcount == 0:
             c.execute(s.settings_kv.insert().values(key=HEAD_KEY, value=head))
     return len(rows)
 

@@ -123,7 +123,7 @@ class Controller:
                 leaves = [i for i in idx if ops[i].op == "leave"]
                 if leaves:
                     ids = [ops[i].id for i in leaves]
-                    held = {r.seat_id for r in c.execute(select(s.seats.c.seat_id).where(seating.among(kind, ids)))}
+                    held = seating.held(c, kind, ids)
                     c.execute(delete(s.seats).where(seating.among(kind, ids)))
                     for i in leaves:
                         if ops[i].id in held:
@@ -140,10 +140,9 @@ class Controller:
                         for i in beats:
                             out[i] = Outcome(False, verdict.code, verdict.hint, "released" if ops[i].id in released else "refused")
                     else:
-                        q = select(s.seats.c.seat_id).where(seating.among(kind, ids))
-                        held = {r.seat_id for r in c.execute(q)}
+                        held = seating.held(c, kind, ids)
                         if held:
-                            c.execute(update(s.seats).where(seating.among(kind, held)).values(last_seen=now))
+                            seating.touch(c, kind, held, now)
                         for i in beats:
                             if ops[i].id in held:
                                 out[i] = Outcome(True, verdict.code, verdict.hint, "alive")
@@ -178,7 +177,7 @@ class Controller:
     ) -> int:
         """Decide the joins of one kind; returns the seats held afterwards."""
         ids = [o.id for o in ops]
-        held = {r.seat_id for r in c.execute(select(s.seats.c.seat_id).where(seating.among(kind, ids)))}
+        held = seating.held(c, kind, ids)
         if not verdict.valid:
             # grace keeps seated nodes; anything else refuses every join with the verdict's code
             for i, o in zip(where, ops, strict=True):
@@ -188,15 +187,14 @@ class Controller:
                     out[i] = Outcome(False, verdict.code, verdict.hint, "refused")
                     entries.append(audit.Entry("refused", o.id, verdict.code, NOUN[kind]))
             if held and verdict.keeps_seats:
-                c.execute(update(s.seats).where(seating.among(kind, held)).values(last_seen=now))
+                seating.touch(c, kind, held, now)
             return seating.count(c, kind) if verdict.keeps_seats else 0
         used = seating.count(c, kind)
         if used + len(set(ids) - held) > limit and seating.sweep(c, kind, now, self.ttl):
-            held = {r.seat_id for r in c.execute(select(s.seats.c.seat_id).where(seating.among(kind, ids)))}
+            held = seating.held(c, kind, ids)
             used = seating.count(c, kind)
         decision = seats.admit(ids, held, used, limit)
         code, hint = seats.refusal_hint(kind, limit)
-        new = []
         addr = {o.id: o.address for o in ops}
         for i, o in zip(where, ops, strict=True):
             what = decision.outcome[o.id]
@@ -206,14 +204,11 @@ class Controller:
             else:
                 out[i] = Outcome(True, "valid", f"{NOUN[kind]} {o.id} holds a seat ({decision.used}/{limit} in use)", what)
         for a in decision.admitted:
-            new.append({"kind": kind, "seat_id": a, "joined_at": now, "last_seen": now, "address": addr.get(a, "")[:200]})
             entries.append(audit.Entry("joined", a, "", NOUN[kind]))
-        if new:
-            c.execute(s.seats.insert(), new)
+        if decision.admitted:
+            seating.seat(c, kind, [(a, addr.get(a, "")) for a in decision.admitted], now)
         if decision.rejoined:
-            c.execute(
-                update(s.seats).where(and_(s.seats.c.kind == kind, s.seats.c.seat_id.in_(list(decision.rejoined)))).values(last_seen=now)
-            )
+            seating.touch(c, kind, decision.rejoined, now)
         return decision.used
 
     def sweep(self) -> int:

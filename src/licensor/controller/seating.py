@@ -10,7 +10,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -27,6 +27,35 @@ def among(kind: str, ids: Iterable[str]) -> ColumnElement[bool]:
     return and_(s.seats.c.kind == kind, s.seats.c.seat_id.in_(list(ids)))
 
 
+# The statements of every seat batch, built once: building a SQLAlchemy expression costs
+# more than running it on SQLite, and a batch runs several.
+_AMONG = and_(s.seats.c.kind == bindparam("b_kind"), s.seats.c.seat_id.in_(bindparam("b_ids", expanding=True)))
+_HELD = select(s.seats.c.seat_id).where(_AMONG)
+_COUNT = select(func.count()).select_from(s.seats).where(s.seats.c.kind == bindparam("b_kind"))
+_USAGE = and_(s.usage.c.month == bindparam("b_month"), s.usage.c.kind == bindparam("b_kind"))
+_RAISE_PEAK = (
+    update(s.usage).where(_USAGE, s.usage.c.peak < bindparam("b_used")).values(peak=bindparam("b_used"), updated_at=bindparam("b_now"))
+)
+_PEAK = select(s.usage.c.peak).where(_USAGE)
+_TOUCH = update(s.seats).where(_AMONG).values(last_seen=bindparam("b_now"))
+_SEAT = s.seats.insert()
+
+
+def held(c: Connection, kind: str, ids: Iterable[str]) -> set[str]:
+    """Which of ``ids`` hold a seat of ``kind``."""
+    return {r.seat_id for r in c.execute(_HELD, {"b_kind": kind, "b_ids": list(ids)})}
+
+
+def touch(c: Connection, kind: str, ids: Iterable[str], now: datetime) -> None:
+    """The holders ``ids`` were heard from at ``now``."""
+    c.execute(_TOUCH, {"b_kind": kind, "b_ids": list(ids), "b_now": now})
+
+
+def seat(c: Connection, kind: str, new: Sequence[tuple[str, str]], now: datetime) -> None:
+    """Give seats of ``kind`` to ``new`` (id, address) pairs."""
+    c.execute(_SEAT, [{"kind": kind, "seat_id": i, "joined_at": now, "last_seen": now, "address": a[:200]} for i, a in new])
+
+
 def limit_of(verdict: Verdict, kind: str) -> int:
     lic = verdict.license
     if lic is None or not verdict.keeps_seats:
@@ -40,7 +69,7 @@ def rows(c: Connection, kind: str) -> list[seats.Seat]:
 
 
 def count(c: Connection, kind: str) -> int:
-    return int(c.execute(select(func.count()).select_from(s.seats).where(s.seats.c.kind == kind)).scalar_one())
+    return int(c.execute(_COUNT, {"b_kind": kind}).scalar_one())
 
 
 def sweep(c: Connection, kind: str, now: datetime, ttl: timedelta) -> list[str]:
@@ -94,14 +123,17 @@ def record_peak(c: Connection, kind: str, used: int, now: datetime, known: dict[
     month = now.astimezone(UTC).strftime("%Y-%m")
     if known is not None and used <= known.get((month, kind), -1):
         return
-    where = and_(s.usage.c.month == month, s.usage.c.kind == kind)
-    row = c.execute(select(s.usage.c.peak).where(where)).first()
-    if row is None:
-        c.execute(s.usage.insert().values(month=month, kind=kind, peak=used, updated_at=now))
-    elif used > row.peak:
-        c.execute(update(s.usage).where(where).values(peak=used, updated_at=now))
+    key = {"b_month": month, "b_kind": kind}
+    # One statement while the peak rises (every batch of a growing fleet); a read only when it did not.
+    if c.execute(_RAISE_PEAK, {**key, "b_used": used, "b_now": now}).rowcount:
+        stored = used
+    else:
+        row = c.execute(_PEAK, key).first()
+        if row is None:
+            c.execute(s.usage.insert().values(month=month, kind=kind, peak=used, updated_at=now))
+        stored = used if row is None else max(used, row.peak)
     if known is not None:
-        known[(month, kind)] = max(used, row.peak if row is not None else used)
+        known[(month, kind)] = stored
 
 
 @dataclass(frozen=True)
