@@ -154,9 +154,16 @@ def paseto_verify(public_key: bytes, token: str, implicit: bytes = b"") -> tuple
     return message, footer
 
 
+_Q = struct.Struct("<Q").pack
+#: The start of every v4.public PAE: four pieces, the first of them the header.
+_PAE_HEAD = _Q(4) + _Q(len(_HEADER_B)) + _HEADER_B
+
+
 def _check(public_key: bytes, message: bytes, sig: bytes, footer: bytes, implicit: bytes) -> None:
+    # libsodium's combined form: the signature, then what it signs, PAE(header, message, footer, implicit), in one join.
+    signed = b"".join((sig, _PAE_HEAD, _Q(len(message)), message, _Q(len(footer)), footer, _Q(len(implicit)), implicit))
     try:
-        _sodium.crypto_sign_open(sig + pae(_HEADER_B, message, footer, implicit), public_key)
+        _sodium.crypto_sign_open(signed, public_key)
     except nacl.exceptions.BadSignatureError:
         raise BadSignatureError(
             "the signature does not match: this key was changed after the vendor signed it; "
