@@ -7,8 +7,11 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from .conftest import ENV, Server
+from .test_enforcement import wait_for
 
 
 def _dead_url() -> str:
@@ -21,31 +24,35 @@ def _dead_url() -> str:
     return f"http://127.0.0.1:{port}"
 
 
-def _until(predicate: object, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():  # type: ignore[operator]
-            return
-        time.sleep(0.1)
-    raise AssertionError("timed out waiting")
+@contextmanager
+def agent_run(server: Server, node_id: str, *urls: str) -> Iterator[subprocess.Popen[str]]:
+    """``licensor agent run`` for ``node_id`` against ``urls`` (default: the server), killed if the test leaves it running."""
+    cmd = [sys.executable, "-m", "licensor", "agent", "run", "--token", server.join_token, "--node-id", node_id]
+    for url in urls or (server.base,):
+        cmd += ["--controller", url]
+    proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def stop(proc: subprocess.Popen[str]) -> str:
+    """SIGTERM, as a service manager stops the agent; returns what it logged."""
+    proc.send_signal(signal.SIGTERM)
+    return proc.communicate(timeout=20)[1]
 
 
 class TestAgentRun:
     def test_fails_over_to_the_next_controller_and_leaves_on_sigterm(self, server: Server) -> None:
         """With the first controller URL dead, the agent joins through the second; SIGTERM makes it leave and free the seat."""
         server.activate(server.key(nodes=2))
-        cmd = [sys.executable, "-m", "licensor", "agent", "run", "--controller", _dead_url(), "--controller", server.base]
-        cmd += ["--token", server.join_token, "--node-id", "edge-01"]
-        proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
-            _until(lambda: [i["id"] for i in server.get("/api/v1/nodes").json()["items"]] == ["edge-01"])
+        with agent_run(server, "edge-01", _dead_url(), server.base) as proc:
+            wait_for(lambda: [i["id"] for i in server.get("/api/v1/nodes").json()["items"]] == ["edge-01"])
             assert server.status()["nodes_used"] == 1
-            proc.send_signal(signal.SIGTERM)
-            _out, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            err = stop(proc)
         assert proc.returncode == 0, err
         assert "Traceback" not in err
         assert "left" in err
@@ -55,20 +62,12 @@ class TestAgentRun:
 
     def test_refused_agent_says_why_and_keeps_trying(self, server: Server) -> None:
         """Without a license the agent logs the refusal's code and hint, stays up retrying, and joins once a key is activated."""
-        cmd = [sys.executable, "-m", "licensor", "agent", "run", "--controller", server.base]
-        cmd += ["--token", server.join_token, "--node-id", "edge-02"]
-        proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        try:
+        with agent_run(server, "edge-02") as proc:
             time.sleep(1.5)
             assert proc.poll() is None
             assert server.status()["nodes_used"] == 0
             server.activate(server.key(nodes=1))
-            _until(lambda: server.status()["nodes_used"] == 1, timeout=60)
-            proc.send_signal(signal.SIGTERM)
-            _out, err = proc.communicate(timeout=20)
-        finally:
-            if proc.poll() is None:
-                proc.kill()
-                proc.wait()
+            wait_for(lambda: server.status()["nodes_used"] == 1, timeout=60)
+            err = stop(proc)
         assert "refused: missing:" in err
         assert proc.returncode == 0
