@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, func, select, update
 
 from .. import seats
 from ..errors import UsageError
@@ -124,7 +124,7 @@ class Controller:
                 if leaves:
                     ids = [ops[i].id for i in leaves]
                     held = seating.held(c, kind, ids)
-                    c.execute(delete(s.seats).where(seating.among(kind, ids)))
+                    seating.free(c, kind, ids)
                     for i in leaves:
                         if ops[i].id in held:
                             out[i] = Outcome(True, "left", f"{NOUN[kind]} {ops[i].id} left; its seat is free", "left")

@@ -12,7 +12,6 @@ from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
-from sqlalchemy.sql.elements import ColumnElement
 
 from .. import seats
 from ..policy import Verdict
@@ -21,10 +20,6 @@ from . import store as s
 
 KINDS = ("node", "cluster")
 NOUN = {"node": "node", "cluster": "remote cluster"}
-
-
-def among(kind: str, ids: Iterable[str]) -> ColumnElement[bool]:
-    return and_(s.seats.c.kind == kind, s.seats.c.seat_id.in_(list(ids)))
 
 
 # The statements of every seat batch, built once: building a SQLAlchemy expression costs
@@ -39,6 +34,7 @@ _RAISE_PEAK = (
 _PEAK = select(s.usage.c.peak).where(_USAGE)
 _TOUCH = update(s.seats).where(_AMONG).values(last_seen=bindparam("b_now"))
 _SEAT = s.seats.insert()
+_FREE = delete(s.seats).where(_AMONG)
 
 
 def held(c: Connection, kind: str, ids: Iterable[str]) -> set[str]:
@@ -49,6 +45,11 @@ def held(c: Connection, kind: str, ids: Iterable[str]) -> set[str]:
 def touch(c: Connection, kind: str, ids: Iterable[str], now: datetime) -> None:
     """The holders ``ids`` were heard from at ``now``."""
     c.execute(_TOUCH, {"b_kind": kind, "b_ids": list(ids), "b_now": now})
+
+
+def free(c: Connection, kind: str, ids: Iterable[str]) -> None:
+    """Take the seats of ``ids`` away."""
+    c.execute(_FREE, {"b_kind": kind, "b_ids": list(ids)})
 
 
 def seat(c: Connection, kind: str, new: Sequence[tuple[str, str]], now: datetime) -> None:
@@ -88,11 +89,12 @@ def sweep(c: Connection, kind: str, now: datetime, ttl: timedelta) -> list[str]:
 
 def release(c: Connection, kind: str, ids: Sequence[str], now: datetime, code: str, why: str) -> list[str]:
     """Take seats away (the license no longer keeps them); audited."""
-    held = [r.seat_id for r in c.execute(select(s.seats.c.seat_id).where(among(kind, ids)))]
-    if held:
-        c.execute(delete(s.seats).where(among(kind, held)))
-        audit.append(c, now, [audit.Entry("released", h, code, why) for h in held])
-    return held
+    found = held(c, kind, ids)
+    taken = [i for i in dict.fromkeys(ids) if i in found]
+    if taken:
+        free(c, kind, taken)
+        audit.append(c, now, [audit.Entry("released", t, code, why) for t in taken])
+    return taken
 
 
 def enforce_limit(c: Connection, kind: str, limit: int, now: datetime, why: str) -> list[str]:
@@ -102,7 +104,7 @@ def enforce_limit(c: Connection, kind: str, limit: int, now: datetime, why: str)
     _keep, evict = seats.over_limit(rows(c, kind), limit)
     ids = [e.id for e in evict]
     for i in range(0, len(ids), 500):
-        c.execute(delete(s.seats).where(among(kind, ids[i : i + 500])))
+        free(c, kind, ids[i : i + 500])
     audit.append(
         c,
         now,
