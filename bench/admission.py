@@ -207,11 +207,8 @@ async def throughput(t: Target, seconds: float, connections: int, rounds: int) -
         by_rate = sorted(rs, key=lambda x: float(x["rate"]))  # type: ignore[arg-type]
         out[k] = dict(by_rate[len(by_rate) // 2])
         if k != "bare":
-            out[k]["ratio"] = statistics.median(
-                float(x["rate"]) / float(b["rate"])  # type: ignore[arg-type]
-                for x, b in zip(rs, runs["bare"], strict=True)
-            )
-            out[k]["ratios"] = [round(float(x["rate"]) / float(b["rate"]), 2) for x, b in zip(rs, runs["bare"], strict=True)]  # type: ignore[arg-type]
+            ratios = [float(x["rate"]) / float(b["rate"]) for x, b in zip(rs, runs["bare"], strict=True)]  # type: ignore[arg-type]
+            out[k]["ratio"], out[k]["ratios"] = statistics.median(ratios), [round(r, 2) for r in ratios]
     return out
 
 

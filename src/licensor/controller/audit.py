@@ -41,9 +41,8 @@ def _stamp(t: datetime) -> str:
 _encode = json.JSONEncoder(separators=(",", ":"), ensure_ascii=True).encode
 
 
-def digest(prev: str, id: int, at: datetime | str, event: str, subject: str, code: str, detail: str) -> str:
-    """The entry's hash; ``at`` may be given already stamped (``_stamp``): a batch's entries share one time."""
-    stamp = at if isinstance(at, str) else _stamp(at)
+def digest(prev: str, id: int, stamp: str, event: str, subject: str, code: str, detail: str) -> str:
+    """The entry's hash; ``stamp`` is its time as ``_stamp`` writes it (a batch's entries share one)."""
     return hashlib.sha256(_encode([prev, id, stamp, event, subject, code, detail]).encode()).hexdigest()
 
 
@@ -104,7 +103,7 @@ def verify(c: Connection) -> AuditCheck:
             return AuditCheck(False, n, f"entry {expected_id} is missing (the next entry is {r.id}): entries were deleted", expected_id)
         if r.prev_hash != prev:
             return AuditCheck(False, n, f"entry {r.id} does not follow entry {r.id - 1}: an entry before it was changed or removed", r.id)
-        if digest(prev, r.id, r.at, r.event, r.subject, r.code, r.detail) != r.hash:
+        if digest(prev, r.id, _stamp(r.at), r.event, r.subject, r.code, r.detail) != r.hash:
             return AuditCheck(False, n, f"entry {r.id} was changed after it was written (its hash does not match)", r.id)
         prev, expected_id, n = r.hash, expected_id + 1, n + 1
     head = c.execute(select(s.settings_kv.c.value).where(s.settings_kv.c.key == HEAD_KEY)).first()
