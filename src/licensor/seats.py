@@ -86,22 +86,23 @@ def digest(secret: str) -> str:
     return hashlib.sha256(secret.encode("utf-8", "surrogatepass")).hexdigest()
 
 
-def presents(holder: Holder, secret: str) -> bool:
-    """Does ``secret`` belong to ``holder``'s seat?  Compared in constant time."""
-    if holder.secret_hash is None or not secret or len(secret) > MAX_SECRET:
+def presents(secret_hash: str | None, secret: str) -> bool:
+    """Does ``secret`` belong to the seat whose secret hashes to ``secret_hash``?  Compared in constant time."""
+    if secret_hash is None or not secret or len(secret) > MAX_SECRET:
         return False
-    return hmac.compare_digest(holder.secret_hash, digest(secret))
+    return hmac.compare_digest(secret_hash, digest(secret))
 
 
-def check(holder: Holder | None, secret: str, *, admin: bool = False) -> str:
+def check(held: bool, secret_hash: str | None, secret: str, *, admin: bool = False) -> str:
     """A heartbeat or leave for a seat: ``held`` (go ahead), ``not_joined`` (no such seat) or ``seat_secret`` (not yours).
 
+    ``held`` says whether the seat exists and ``secret_hash`` is its stored hash.
     An admin may free any seat (``admin`` for a leave only): that is how a seat
     whose holder lost its secret is freed before the TTL.
     """
-    if holder is None:
+    if not held:
         return "not_joined"
-    return "held" if admin or presents(holder, secret) else "seat_secret"
+    return "held" if admin or presents(secret_hash, secret) else "seat_secret"
 
 
 def expired(seats: Iterable[Seat], now: datetime, ttl: timedelta) -> list[Seat]:
@@ -135,7 +136,7 @@ def admit(
                 seen[rid] = fresh
             else:
                 what = "refused"
-        elif presents(h, secret):
+        elif presents(h.secret_hash, secret):
             what = "rejoined"
         elif h.secret_hash is None or now - h.last_seen > ttl:
             what = "reclaimed"
@@ -187,9 +188,9 @@ def taken_refusal(kind: str, seat_id: str, ttl: timedelta) -> tuple[str, str]:
     )
 
 
-def secret_refusal(kind: str, seat_id: str, holder: Holder | None) -> tuple[str, str]:
-    """``(code, hint)`` for a heartbeat or leave that did not present the seat's secret."""
-    if holder is not None and holder.secret_hash is None:
+def secret_refusal(kind: str, seat_id: str, legacy: bool = False) -> tuple[str, str]:
+    """``(code, hint)`` for a heartbeat or leave that did not present the seat's secret (``legacy``: the seat has none)."""
+    if legacy:
         return (
             "seat_secret",
             f"the seat of {_noun(kind)} {seat_id} was given before seats had secrets: join again to get one "

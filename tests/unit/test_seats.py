@@ -22,19 +22,20 @@ class TestSecrets:
         """The stored digest is SHA-256 hex; the secret matches it, anything else (empty, long, its own hash) does not."""
         h = held("s3cret")
         assert h.secret_hash is not None and len(h.secret_hash) == 64 and "s3cret" not in h.secret_hash
-        assert seats.presents(h, "s3cret")
+        assert seats.presents(h.secret_hash, "s3cret")
         for wrong in ("", "s3cre", "s3cret ", h.secret_hash, "x" * 10_000, "s3cr\udce9t"):
-            assert not seats.presents(h, wrong)
-        assert not seats.presents(held(None), "") and not seats.presents(Holder("", T0), "")
+            assert not seats.presents(h.secret_hash, wrong)
+        assert not seats.presents(None, "") and not seats.presents("", "")
 
     def test_check_heartbeat_and_leave(self) -> None:
         """No seat: not_joined; a wrong or missing secret: seat_secret; an admin's leave needs none."""
-        assert seats.check(None, "anything") == "not_joined"
-        assert seats.check(held("k"), "k") == "held"
-        assert seats.check(held("k"), "") == "seat_secret"
-        assert seats.check(held(None), "") == "seat_secret"
-        assert seats.check(held("k"), "", admin=True) == "held"
-        assert seats.check(None, "", admin=True) == "not_joined"
+        k = seats.digest("k")
+        assert seats.check(False, None, "anything") == "not_joined"
+        assert seats.check(True, k, "k") == "held"
+        assert seats.check(True, k, "") == "seat_secret"
+        assert seats.check(True, None, "") == "seat_secret"
+        assert seats.check(True, k, "", admin=True) == "held"
+        assert seats.check(False, None, "", admin=True) == "not_joined"
 
 
 class TestAdmit:
@@ -72,7 +73,7 @@ class TestHints:
         """seat_taken names the TTL and the admin; seat_secret names the header, and says a legacy seat must rejoin."""
         code, hint = seats.taken_refusal("node", "n1", TTL)
         assert code == "seat_taken" and "60 s" in hint and "admin" in hint and hint[0].islower()
-        code, hint = seats.secret_refusal("cluster", "dc-1", held("k"))
+        code, hint = seats.secret_refusal("cluster", "dc-1")
         assert code == "seat_secret" and "X-Seat-Secret" in hint and "remote cluster dc-1" in hint and hint[0].islower()
-        code, hint = seats.secret_refusal("node", "n1", held(None))
+        code, hint = seats.secret_refusal("node", "n1", legacy=True)
         assert code == "seat_secret" and "join again" in hint

@@ -138,8 +138,8 @@ class Controller:
                 self.svc.advance_trusted_time(c, now)
                 self._advanced = now
 
-    def _refuse_secret(self, kind: str, op: Op, holder: seats.Holder | None, entries: list[audit.Entry]) -> Outcome:
-        code, hint = seats.secret_refusal(kind, op.id, holder)
+    def _refuse_secret(self, kind: str, op: Op, legacy: bool, entries: list[audit.Entry]) -> Outcome:
+        code, hint = seats.secret_refusal(kind, op.id, legacy)
         entries.append(audit.Entry("refused", op.id, code, f"{NOUN[kind]} {op.op} without the seat's secret"))
         return Outcome(False, code, hint, "refused")
 
@@ -147,15 +147,15 @@ class Controller:
         self, c: Any, kind: str, ops: Sequence[Op], where: list[int], out: list[Outcome | None], entries: list[audit.Entry]
     ) -> None:
         """Free the seats whose leave presents their secret (or comes from an admin)."""
-        holders = seating.holders(c, kind, [ops[i].id for i in where])
-        decided = [seats.check(holders.get(ops[i].id), ops[i].secret, admin=ops[i].admin) for i in where]
+        hashes = seating.secret_hashes(c, kind, [ops[i].id for i in where])
+        decided = [seats.check(ops[i].id in hashes, hashes.get(ops[i].id), ops[i].secret, admin=ops[i].admin) for i in where]
         go = {ops[i].id for i, d in zip(where, decided, strict=True) if d == "held"}
         if go:
             seating.free(c, kind, go)
         for i, d in zip(where, decided, strict=True):
             o = ops[i]
             if d == "seat_secret":
-                out[i] = self._refuse_secret(kind, o, holders.get(o.id), entries)
+                out[i] = self._refuse_secret(kind, o, o.id in hashes and hashes[o.id] is None, entries)
             elif d == "held" and o.id in go:
                 go.discard(o.id)
                 if o.admin:
@@ -179,8 +179,8 @@ class Controller:
         entries: list[audit.Entry],
     ) -> None:
         """Keep (or, when the license keeps none, release) the seats whose heartbeat presents their secret."""
-        holders = seating.holders(c, kind, [ops[i].id for i in where])
-        decided = [seats.check(holders.get(ops[i].id), ops[i].secret) for i in where]
+        hashes = seating.secret_hashes(c, kind, [ops[i].id for i in where])
+        decided = [seats.check(ops[i].id in hashes, hashes.get(ops[i].id), ops[i].secret) for i in where]
         mine = list(dict.fromkeys(ops[i].id for i, d in zip(where, decided, strict=True) if d == "held"))
         if not verdict.keeps_seats:
             released = set(seating.release(c, kind, mine, now, verdict.code, verdict.hint)) if mine else set()
@@ -189,7 +189,7 @@ class Controller:
         for i, d in zip(where, decided, strict=True):
             o = ops[i]
             if d == "seat_secret":
-                out[i] = self._refuse_secret(kind, o, holders.get(o.id), entries)
+                out[i] = self._refuse_secret(kind, o, o.id in hashes and hashes[o.id] is None, entries)
             elif not verdict.keeps_seats:
                 out[i] = Outcome(False, verdict.code, verdict.hint, "released" if o.id in released else "refused")
             elif d == "held":
