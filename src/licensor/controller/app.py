@@ -317,7 +317,6 @@ def create_app(settings: ControllerSettings) -> FastAPI:
 
     responses: dict[int | str, dict[str, Any]] = {
         200: {"model": Seated},
-        403: {"description": "seat_secret: the heartbeat did not present the seat's secret (X-Seat-Secret)"},
         409: {"description": "not_joined: no seat held (heartbeat), join again; seat_taken: another agent holds this id's seat (join)"},
         422: {"description": "refused: code and hint (missing, expired, limit_reached, …)"},
     }
@@ -422,7 +421,9 @@ def _routes(
     async def leave(
         seat_id: SeatId,
         role: Agent,
-        x_seat_secret: Annotated[str, Header(description="the seat's secret; an admin may leave it out to release any seat")] = "",
+        x_seat_secret: Annotated[
+            str, Header(alias="X-Seat-Secret", description="the seat's secret; an admin may leave it out to release any seat")
+        ] = "",
     ) -> Any:
         o = await batcher.submit(Op("leave", kind, seat_id, secret=x_seat_secret, admin=role == "admin"))
         if not o.ok:
@@ -453,7 +454,8 @@ def _routes(
     }
     beat_doc = {"parameters": [secret_doc(True, "the seat's secret, answered by the join")]}
     route("/join", join, "POST", f"a {noun} asks for a seat", responses=responses, openapi_extra=body_doc)
-    route("/{seat_id}/heartbeat", heartbeat, "POST", f"a {noun} keeps its seat", responses=responses, openapi_extra=beat_doc)
+    beat_responses = {**responses, 403: {"description": "seat_secret: the heartbeat did not present the seat's secret (X-Seat-Secret)"}}
+    route("/{seat_id}/heartbeat", heartbeat, "POST", f"a {noun} keeps its seat", responses=beat_responses, openapi_extra=beat_doc)
     route(
         "/{seat_id}",
         leave,
