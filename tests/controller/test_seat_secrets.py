@@ -239,3 +239,29 @@ class TestInProcess:
             assert [e["code"] for e in ctl.audit_entries(event="joined")] == ["seat_reclaimed"]
         finally:
             ctl.store.close()
+
+
+class TestAgentStateFile:
+    def test_only_this_seats_secret_is_taken_from_the_file(self, tmp_path: Path) -> None:
+        """A state file for another id or kind, or a damaged one, gives no secret (the agent joins as new); its own does."""
+        state = tmp_path / "state.json"
+
+        def secret_for(text: str, seat_id: str = "n1", kind: str = "node") -> str:
+            state.write_text(text)
+            return Agent(["http://127.0.0.1:9"], "t", seat_id, kind=kind, state_file=state).secret
+
+        good = '{"kind": "node", "seat_id": "n1", "seat_secret": "abc"}'
+        assert secret_for(good) == "abc"
+        assert secret_for(good, seat_id="n2") == "" and secret_for(good, kind="cluster") == ""
+        for damaged in ("", "{", "[]", '{"kind": "node", "seat_id": "n1"}'):
+            assert secret_for(damaged) == ""
+        state.write_bytes(b"\xff\xfe")  # not UTF-8
+        assert Agent(["http://127.0.0.1:9"], "t", "n1", state_file=state).secret == ""
+        state.unlink()
+        assert Agent(["http://127.0.0.1:9"], "t", "n1", state_file=state).secret == ""
+
+    def test_an_unwritable_state_file_does_not_stop_the_agent(self, tmp_path: Path) -> None:
+        """Keeping the secret where it cannot be written logs a warning; the secret stays in memory."""
+        agent = Agent(["http://127.0.0.1:9"], "t", "n1", state_file=tmp_path / "missing-dir" / "state.json")
+        agent._keep_secret("abc")
+        assert agent.secret == "abc" and not (tmp_path / "missing-dir").exists()

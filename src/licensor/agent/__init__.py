@@ -113,15 +113,19 @@ class Agent:
         self.secret = secret
         if self.state_file is None:
             return
-        if not secret:
-            self.state_file.unlink(missing_ok=True)
-            return
-        # Written aside and renamed, readable by this user only: the secret is what holds the seat.
-        tmp = self.state_file.with_name(self.state_file.name + ".tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump({"kind": self.kind, "seat_id": self.seat_id, "seat_secret": secret}, f)
-        os.replace(tmp, self.state_file)
+        try:
+            if not secret:
+                self.state_file.unlink(missing_ok=True)
+                return
+            # Written aside and renamed, readable by this user only: the secret is what holds the seat.
+            tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"kind": self.kind, "seat_id": self.seat_id, "seat_secret": secret}, f)
+            os.replace(tmp, self.state_file)
+        except OSError as e:
+            # The seat is held all the same; only a restart would have to wait for it to time out.
+            log.warning("cannot write the agent state file %s (%s): a restart will wait for the old seat to time out", self.state_file, e)
 
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         last: Exception | None = None
