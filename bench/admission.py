@@ -104,11 +104,11 @@ class Conn:
         self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
         return self
 
-    async def request(self, method: str, path: str, body: bytes = b"") -> tuple[int, bytes]:
+    async def request(self, method: str, path: str, body: bytes = b"", extra: bytes = b"") -> tuple[int, bytes]:
         assert self.reader is not None and self.writer is not None
         head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: {len(body)}\r\n".encode()
         ctype = b"Content-Type: application/json\r\n" if body else b""
-        self.writer.write(head + self.auth + ctype + b"\r\n" + body)
+        self.writer.write(head + self.auth + ctype + extra + b"\r\n" + body)
         raw = await self.reader.readuntil(b"\r\n\r\n")
         status = int(raw[9:12])
         length = 0
@@ -122,17 +122,20 @@ class Conn:
             self.writer.close()
 
 
-Job = Callable[[int], tuple[str, str, bytes]]
+#: Request ``i``: method, path, body, extra header lines (each ending in CRLF).
+Job = Callable[[int], tuple[str, str, bytes, bytes]]
 
 
 async def drive(
-    port: int, token: str, connections: int, job: Job, *, count: int | None = None, seconds: float | None = None
+    port: int, token: str, connections: int, job: Job, *, count: int | None = None, seconds: float | None = None, keep: bool = False
 ) -> dict[str, object]:
-    """Run ``job(i)`` requests over ``connections`` connections, for ``count`` requests or ``seconds``."""
+    """Run ``job(i)`` requests over ``connections`` connections, for ``count`` requests or ``seconds``.
+
+    The answers' bodies are kept (in ``bodies``, by ``i``) for a ``count`` run or with ``keep``."""
     conns = await asyncio.gather(*(Conn(port, token).open() for _ in range(connections)))
     latencies: list[float] = []
     statuses: dict[int, int] = {}
-    bodies: list[bytes] = []
+    bodies: dict[int, bytes] = {}
     next_i = 0
     t0 = time.perf_counter()
     end = t0 + seconds if seconds else None
@@ -146,13 +149,13 @@ async def drive(
                 return
             i = next_i
             next_i += 1
-            method, path, body = job(i)
+            method, path, body, extra = job(i)
             t = time.perf_counter()
-            status, resp = await c.request(method, path, body)
+            status, resp = await c.request(method, path, body, extra)
             latencies.append(time.perf_counter() - t)
             statuses[status] = statuses.get(status, 0) + 1
-            if count is not None:
-                bodies.append(resp)
+            if count is not None or keep:
+                bodies[i] = resp
 
     await asyncio.gather(*(worker(c) for c in conns))
     elapsed = time.perf_counter() - t0
@@ -171,16 +174,29 @@ async def drive(
     }
 
 
-def bare(i: int) -> tuple[str, str, bytes]:
-    return "GET", "/healthz", b""
+def bare(i: int) -> tuple[str, str, bytes, bytes]:
+    return "GET", "/healthz", b"", b""
 
 
 def joiner(prefix: str) -> Job:
-    return lambda i: ("POST", "/api/v1/nodes/join", json.dumps({"node_id": f"{prefix}-{i}"}).encode())
+    return lambda i: ("POST", "/api/v1/nodes/join", json.dumps({"node_id": f"{prefix}-{i}"}).encode(), b"")
 
 
-def beater(prefix: str, pool: int) -> Job:
-    return lambda i: ("POST", f"/api/v1/nodes/{prefix}-{i % pool}/heartbeat", b"")
+def seat_secrets(joined: dict[str, object]) -> list[bytes]:
+    """The ``X-Seat-Secret`` header line of each seat a ``joiner`` run was given, by join number."""
+    bodies: dict[int, bytes] = joined["bodies"]  # type: ignore[assignment]
+    lines = [b""] * (max(bodies, default=-1) + 1)
+    for i, b in bodies.items():
+        secret = json.loads(b).get("seat_secret")
+        if secret:
+            lines[i] = f"X-Seat-Secret: {secret}\r\n".encode()
+    return lines
+
+
+def beater(prefix: str, secrets: list[bytes]) -> Job:
+    """Heartbeats of the seats a ``joiner(prefix)`` run was given, in turn, each with its seat's secret."""
+    seated = [i for i, line in enumerate(secrets) if line] or [0]
+    return lambda i: ("POST", f"/api/v1/nodes/{prefix}-{seated[i % len(seated)]}/heartbeat", b"", secrets[seated[i % len(seated)]])
 
 
 def _line(name: str, r: dict[str, object]) -> str:
@@ -199,10 +215,10 @@ async def throughput(t: Target, seconds: float, connections: int, rounds: int) -
     runs: dict[str, list[dict[str, object]]] = {"bare": [], "join": [], "heartbeat": []}
     for r in range(rounds):
         runs["bare"].append(await drive(t.port, t.join_token, connections, bare, seconds=seconds))
-        res = await drive(t.port, t.join_token, connections, joiner(f"tp{r}"), seconds=seconds)
+        res = await drive(t.port, t.join_token, connections, joiner(f"tp{r}"), seconds=seconds, keep=True)
         runs["join"].append(res)
-        pool = int(res["n"])  # type: ignore[call-overload]
-        runs["heartbeat"].append(await drive(t.port, t.join_token, connections, beater(f"tp{r}", max(1, pool)), seconds=seconds))
+        beats = beater(f"tp{r}", seat_secrets(res))
+        runs["heartbeat"].append(await drive(t.port, t.join_token, connections, beats, seconds=seconds))
     for k, rs in runs.items():
         by_rate = sorted(rs, key=lambda x: float(x["rate"]))  # type: ignore[arg-type]
         out[k] = dict(by_rate[len(by_rate) // 2])
@@ -213,18 +229,20 @@ async def throughput(t: Target, seconds: float, connections: int, rounds: int) -
 
 
 async def latency(t: Target, agents: int) -> dict[str, dict[str, object]]:
+    plain = await drive(t.port, t.join_token, agents, bare, count=agents * 4)
+    joined = await drive(t.port, t.join_token, agents, joiner("lat"), count=agents)
     return {
-        "bare": await drive(t.port, t.join_token, agents, bare, count=agents * 4),
-        "join": await drive(t.port, t.join_token, agents, joiner("lat"), count=agents),
-        "heartbeat": await drive(t.port, t.join_token, agents, beater("lat", agents), count=agents * 4),
+        "bare": plain,
+        "join": joined,
+        "heartbeat": await drive(t.port, t.join_token, agents, beater("lat", seat_secrets(joined)), count=agents * 4),
     }
 
 
 async def storm(t: Target, agents: int, connections: int) -> dict[str, object]:
     res = await drive(t.port, t.join_token, connections, joiner("storm"), count=agents)
-    admitted = sum(1 for b in res["bodies"] if b'"admitted":true' in b)  # type: ignore[attr-defined]
+    admitted = sum(1 for b in res["bodies"].values() if b'"admitted":true' in b)  # type: ignore[attr-defined]
     refused: dict[str, int] = {}
-    for b in res["bodies"]:  # type: ignore[attr-defined]
+    for b in res["bodies"].values():  # type: ignore[attr-defined]
         if b'"admitted":true' not in b:
             code = json.loads(b).get("code", "?")
             refused[code] = refused.get(code, 0) + 1

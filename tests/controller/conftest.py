@@ -64,6 +64,7 @@ class Server:
             os.environ.clear()
             os.environ.update(old)
         self.serial = 0
+        self.seat_secrets: dict[tuple[str, str], str] = {}  # (kind, id) -> the seat secret its last join answered
         self.admin = {"authorization": f"Bearer {self.admin_token}"}
         self.agent = {"authorization": f"Bearer {self.join_token}"}
 
@@ -142,11 +143,29 @@ class Server:
         assert r.status_code == 200, r.text
         return dict(r.json())
 
-    def join(self, node: str, kind: str = "node") -> httpx.Response:
-        return httpx.post(f"{self.base}/api/v1/{kind}s/join", json={f"{kind}_id": node}, headers=self.agent, timeout=30)
+    def _keep_secret(self, kind: str, node: str, r: httpx.Response) -> httpx.Response:
+        if r.status_code == 200 and r.json().get("seat_secret"):
+            self.seat_secrets[(kind, node)] = r.json()["seat_secret"]
+        return r
 
-    def heartbeat(self, node: str, kind: str = "node") -> httpx.Response:
-        return httpx.post(f"{self.base}/api/v1/{kind}s/{node}/heartbeat", headers=self.agent, timeout=30)
+    def _seat(self, node: str, kind: str, secret: str | None) -> dict[str, str]:
+        """The agent's headers with ``secret`` (default: the one this seat's last join answered; "" sends none)."""
+        secret = self.seat_secrets.get((kind, node), "") if secret is None else secret
+        return {**self.agent, "x-seat-secret": secret} if secret else self.agent
+
+    def join(self, node: str, kind: str = "node", secret: str | None = "") -> httpx.Response:
+        """A join; ``secret`` None presents the secret of this seat's last join (a rejoin)."""
+        r = httpx.post(f"{self.base}/api/v1/{kind}s/join", json={f"{kind}_id": node}, headers=self._seat(node, kind, secret), timeout=30)
+        return self._keep_secret(kind, node, r)
+
+    def heartbeat(self, node: str, kind: str = "node", secret: str | None = None) -> httpx.Response:
+        """A heartbeat, by default with the seat's secret from its last join."""
+        return httpx.post(f"{self.base}/api/v1/{kind}s/{node}/heartbeat", headers=self._seat(node, kind, secret), timeout=30)
+
+    def leave(self, node: str, kind: str = "node", secret: str | None = None, admin: bool = False) -> httpx.Response:
+        """A leave, by default with the seat's secret; ``admin`` releases it with the admin token instead."""
+        headers = self.admin if admin else self._seat(node, kind, secret)
+        return httpx.delete(f"{self.base}/api/v1/{kind}s/{node}", headers=headers, timeout=30)
 
     def join_all(self, ids: list[str], kind: str = "node") -> list[httpx.Response]:
         """Every id joins at once (concurrent requests, one connection each)."""
@@ -156,7 +175,7 @@ class Server:
             async with httpx.AsyncClient(base_url=self.base, headers=self.agent, limits=limits, timeout=60) as c:
                 return list(await asyncio.gather(*(c.post(f"/api/v1/{kind}s/join", json={f"{kind}_id": i}) for i in ids)))
 
-        return asyncio.run(go())
+        return [self._keep_secret(kind, i, r) for i, r in zip(ids, asyncio.run(go()), strict=True)]
 
     def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return licensor(*args, "--database-url", self.url, stdin=stdin)

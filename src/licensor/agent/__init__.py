@@ -7,15 +7,23 @@
 (admitted or refused with ``code`` and ``hint``) and raise ``Unreachable`` only
 when no controller answered.  Several controller URLs give failover: a call
 that cannot connect (or gets a 5xx) moves on to the next URL.
+
+A new seat comes with a *seat secret*: only its holder can heartbeat, leave or
+rejoin it (``X-Seat-Secret``).  The agent keeps it across reconnects and, given
+a ``state_file``, across restarts, so a restarted agent rejoins its own seat at
+once; one that lost it gets ``seat_taken`` until the seat times out.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import os
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -57,6 +65,8 @@ class Agent:
         client: httpx.AsyncClient | None = None,
         timeout: float = 10.0,
         backoff: tuple[float, float] = (0.5, 30.0),
+        secret: str = "",
+        state_file: str | os.PathLike[str] | None = None,
     ):
         if not controllers:
             raise LicensorError("give at least one controller URL (--controller)", code="usage")
@@ -71,6 +81,8 @@ class Agent:
         self.interval = 10.0
         self.admitted = False
         self.last: Result | None = None
+        self.state_file = Path(state_file) if state_file is not None else None
+        self.secret = secret or self._load_secret()
 
     @property
     def client(self) -> httpx.AsyncClient:
@@ -82,12 +94,46 @@ class Agent:
         if self._own_client and self._client is not None:
             await self._client.aclose()
 
+    def _load_secret(self) -> str:
+        """The seat secret a previous run of this agent saved, if it was for this seat."""
+        if self.state_file is None:
+            return ""
+        try:
+            doc = json.loads(self.state_file.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            return ""
+        except (OSError, ValueError) as e:
+            log.warning("ignoring the agent state file %s (%s): the agent joins as new", self.state_file, e)
+            return ""
+        if not isinstance(doc, dict) or doc.get("kind") != self.kind or doc.get("seat_id") != self.seat_id:
+            return ""
+        return str(doc.get("seat_secret") or "")
+
+    def _keep_secret(self, secret: str) -> None:
+        self.secret = secret
+        if self.state_file is None:
+            return
+        try:
+            if not secret:
+                self.state_file.unlink(missing_ok=True)
+                return
+            # Written aside and renamed, readable by this user only: the secret is what holds the seat.
+            tmp = self.state_file.with_name(self.state_file.name + ".tmp")
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as f:
+                json.dump({"kind": self.kind, "seat_id": self.seat_id, "seat_secret": secret}, f)
+            os.replace(tmp, self.state_file)
+        except OSError as e:
+            # The seat is held all the same; only a restart would have to wait for it to time out.
+            log.warning("cannot write the agent state file %s (%s): a restart will wait for the old seat to time out", self.state_file, e)
+
     async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
         last: Exception | None = None
+        headers = {**self.headers, "x-seat-secret": self.secret} if self.secret else self.headers
         for i in range(len(self.urls)):
             idx = (self._current + i) % len(self.urls)
             try:
-                r = await self.client.request(method, self.urls[idx] + path, json=body, headers=self.headers)
+                r = await self.client.request(method, self.urls[idx] + path, json=body, headers=headers)
             except httpx.TransportError as e:
                 last = e
                 continue
@@ -100,13 +146,15 @@ class Agent:
             f"no controller answered ({', '.join(self.urls)}): {last}: check the URLs and that the controller is running",
         )
 
-    def _result(self, r: httpx.Response) -> Result:
+    @staticmethod
+    def _doc(r: httpx.Response) -> dict[str, Any]:
         try:
             doc = r.json()
         except ValueError:
-            doc = {}
-        if not isinstance(doc, dict):
-            doc = {}
+            return {}
+        return doc if isinstance(doc, dict) else {}
+
+    def _result(self, r: httpx.Response, doc: dict[str, Any]) -> Result:
         ok = r.status_code == 200 and bool(doc.get("admitted", doc.get("left", True)))
         status = doc.get("status") or (doc.get("details") or {}).get("status", "")
         res = Result(
@@ -125,20 +173,30 @@ class Agent:
         return f"/api/v1/{self.kind}s"
 
     async def join(self) -> Result:
-        r = self._result(await self._call("POST", f"{self._base}/join", {f"{self.kind}_id": self.seat_id, "address": self.address}))
+        """Ask for a seat, presenting the seat secret if this agent has one (a rejoin keeps the seat)."""
+        resp = await self._call("POST", f"{self._base}/join", {f"{self.kind}_id": self.seat_id, "address": self.address})
+        doc = self._doc(resp)
+        r = self._result(resp, doc)
         self.admitted = r.ok
         if r.ok:
             self.interval = r.heartbeat_interval
+            new = doc.get("seat_secret")
+            if isinstance(new, str) and new and new != self.secret:
+                self._keep_secret(new)
         return r
 
     async def heartbeat(self) -> Result:
-        r = self._result(await self._call("POST", f"{self._base}/{self.seat_id}/heartbeat"))
+        resp = await self._call("POST", f"{self._base}/{self.seat_id}/heartbeat")
+        r = self._result(resp, self._doc(resp))
         self.admitted = r.ok
         return r
 
     async def leave(self) -> Result:
-        r = self._result(await self._call("DELETE", f"{self._base}/{self.seat_id}"))
+        resp = await self._call("DELETE", f"{self._base}/{self.seat_id}")
+        r = self._result(resp, self._doc(resp))
         self.admitted = False
+        if resp.status_code == 200:
+            self._keep_secret("")  # the seat is free (or was not held): its secret holds nothing any more
         return r
 
     async def run(self, stop: asyncio.Event, on_event: Callable[[str, Result | Exception], None] | None = None) -> None:

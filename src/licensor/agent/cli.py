@@ -26,7 +26,15 @@ def _token(args: argparse.Namespace) -> str:
 def cmd_agent_run(args: argparse.Namespace) -> int:
     from . import Agent, Result
 
-    agent = Agent(args.controller, _token(args), args.node_id, kind="cluster" if args.cluster else "node", address=args.address or "")
+    state = args.state_file or os.environ.get("LICENSOR_AGENT_STATE_FILE") or None
+    agent = Agent(
+        args.controller,
+        _token(args),
+        args.node_id,
+        kind="cluster" if args.cluster else "node",
+        address=args.address or "",
+        state_file=state,
+    )
 
     def event(what: str, r: Result | Exception) -> None:
         if isinstance(r, Result):
@@ -144,6 +152,12 @@ def register(group: Any, add: AddCommand) -> None:
     sp.add_argument("--node-id", required=True, help="a stable id for this node (a rejoin with it keeps its seat)")
     sp.add_argument("--address", help="shown to admins in the node list")
     sp.add_argument("--cluster", action="store_true", help="join as a remote cluster (the id is the cluster id)")
+    sp.add_argument(
+        "--state-file",
+        metavar="PATH",
+        help="keep the seat secret here (mode 0600) so a restart rejoins its seat at once (default $LICENSOR_AGENT_STATE_FILE; "
+        "without one, a restarted agent waits for its old seat to time out)",
+    )
     sp.add_argument("--verbose", action="store_true", help="log every heartbeat")
     sp = add(group, "simulate", cmd_agent_simulate, "N agents join at once; a table of admitted and refused by code")
     sp.add_argument("--controller", action="append", required=True, metavar="URL")

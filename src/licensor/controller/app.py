@@ -8,9 +8,9 @@ Routes (all JSON; errors are ``{"code", "hint"}`` with the CLI's codes):
     POST /api/v1/license/request                request code      admin
     POST /api/v1/license/activate               activate a key    admin (raw text body or multipart file)
     GET  /api/v1/license/history                                  admin
-    POST /api/v1/nodes/join                     {"node_id"}       agent (join token) or admin
-    POST /api/v1/nodes/{id}/heartbeat                             agent or admin
-    DELETE /api/v1/nodes/{id}                   leave             agent or admin
+    POST /api/v1/nodes/join                     {"node_id"}       agent (join token) or admin; answers the seat_secret
+    POST /api/v1/nodes/{id}/heartbeat           X-Seat-Secret     agent or admin, with the seat's secret
+    DELETE /api/v1/nodes/{id}                   leave             agent with the seat's secret; admin: release any seat
     GET  /api/v1/nodes                                            admin
     POST /api/v1/clusters/join                  {"cluster_id"}    agent or admin   (same for heartbeat, leave, list)
     GET  /api/v1/features/{name}                                  admin or agent
@@ -37,7 +37,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
-from fastapi import Depends, FastAPI, Path, Query, Request
+from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -110,6 +110,10 @@ class ClusterIn(_Strict):
     address: str = Field(default="", max_length=200)
 
 
+#: The header a seat's holder presents its seat secret in (join: optional, to rejoin; heartbeat and leave: required).
+SEAT_SECRET_HEADER = "x-seat-secret"  # noqa: S105 (a header name, not a secret)
+
+
 class Seated(BaseModel):
     admitted: bool
     status: str
@@ -117,6 +121,9 @@ class Seated(BaseModel):
     hint: str
     heartbeat_ttl: int
     heartbeat_interval: float
+    seat_secret: str | None = Field(
+        default=None, description="a new seat's secret, answered once: send it in X-Seat-Secret with every heartbeat, leave and rejoin"
+    )
 
 
 class ActivateKey(_Strict):
@@ -293,7 +300,7 @@ def create_app(settings: ControllerSettings) -> FastAPI:
 
     def seated(o: Outcome) -> Response:
         if not o.ok:
-            status = 409 if o.code == "not_joined" else 422
+            status = {"not_joined": 409, "seat_taken": 409, "seat_secret": 403}.get(o.code, 422)
             return error_response(o.code, o.hint, status, {"status": o.status})
         ttl = ctl.ttl.total_seconds()
         body = {
@@ -304,11 +311,13 @@ def create_app(settings: ControllerSettings) -> FastAPI:
             "heartbeat_ttl": int(ttl),
             "heartbeat_interval": max(0.2, ttl / 3),
         }
+        if o.secret:
+            body["seat_secret"] = o.secret
         return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
     responses: dict[int | str, dict[str, Any]] = {
         200: {"model": Seated},
-        409: {"description": "no seat held (heartbeat): join again"},
+        409: {"description": "not_joined: no seat held (heartbeat), join again; seat_taken: another agent holds this id's seat (join)"},
         422: {"description": "refused: code and hint (missing, expired, limit_reached, …)"},
     }
 
@@ -401,16 +410,24 @@ def _routes(
         except ValidationError as e:
             raise RequestValidationError([{**err, "loc": ("body", *err.get("loc", ()))} for err in e.errors()]) from None
         data = body.model_dump()
-        return seated(await batcher.submit(Op("join", kind, data[id_field], data["address"])))
+        return seated(await batcher.submit(Op("join", kind, data[id_field], data["address"], request.headers.get(SEAT_SECRET_HEADER, ""))))
 
     async def heartbeat(request: Request, seat_id: str) -> Response:
         await fast_agent(request)
         if not _ID_RE.fullmatch(seat_id):
             raise RequestValidationError([{"loc": ("path", "seat_id"), "msg": f"String should match pattern '{ID_PATTERN}'", "type": "x"}])
-        return seated(await batcher.submit(Op("heartbeat", kind, seat_id)))
+        return seated(await batcher.submit(Op("heartbeat", kind, seat_id, secret=request.headers.get(SEAT_SECRET_HEADER, ""))))
 
-    async def leave(seat_id: SeatId, _: Agent) -> dict[str, Any]:
-        o = await batcher.submit(Op("leave", kind, seat_id))
+    async def leave(
+        seat_id: SeatId,
+        role: Agent,
+        x_seat_secret: Annotated[
+            str, Header(alias="X-Seat-Secret", description="the seat's secret; an admin may leave it out to release any seat")
+        ] = "",
+    ) -> Any:
+        o = await batcher.submit(Op("leave", kind, seat_id, secret=x_seat_secret, admin=role == "admin"))
+        if not o.ok:
+            return error_response(o.code, o.hint, 403, {"status": o.status})
         return {"left": o.status == "left", "code": o.code, "hint": o.hint}
 
     def listing(_: Admin) -> dict[str, Any]:
@@ -428,10 +445,24 @@ def _routes(
     def route(path: str, endpoint: Callable[..., Any], method: str, summary: str, **extra: Any) -> None:
         app.add_api_route(f"/api/v1/{plural}{path}", endpoint, methods=[method], tags=[plural], summary=summary, **extra)
 
-    body_doc = {"requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": True}}
+    def secret_doc(required: bool, what: str) -> dict[str, Any]:
+        return {"name": "X-Seat-Secret", "in": "header", "required": required, "schema": {"type": "string"}, "description": what}
+
+    body_doc = {
+        "requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": True},
+        "parameters": [secret_doc(False, "the seat's secret, to rejoin a seat this agent holds")],
+    }
+    beat_doc = {"parameters": [secret_doc(True, "the seat's secret, answered by the join")]}
     route("/join", join, "POST", f"a {noun} asks for a seat", responses=responses, openapi_extra=body_doc)
-    route("/{seat_id}/heartbeat", heartbeat, "POST", f"a {noun} keeps its seat", responses=responses)
-    route("/{seat_id}", leave, "DELETE", f"a {noun} leaves and frees its seat")
+    beat_responses = {**responses, 403: {"description": "seat_secret: the heartbeat did not present the seat's secret (X-Seat-Secret)"}}
+    route("/{seat_id}/heartbeat", heartbeat, "POST", f"a {noun} keeps its seat", responses=beat_responses, openapi_extra=beat_doc)
+    route(
+        "/{seat_id}",
+        leave,
+        "DELETE",
+        f"a {noun} leaves and frees its seat (an admin: releases it)",
+        responses={403: {"description": "seat_secret: the leave did not present the seat's secret"}},
+    )
     route("", listing, "GET", f"{noun}s holding seats")
 
 

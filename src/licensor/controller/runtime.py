@@ -15,7 +15,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -47,6 +47,8 @@ class Op:
     kind: str
     id: str
     address: str = ""
+    secret: str = field(default="", repr=False)  # the seat secret presented (X-Seat-Secret)
+    admin: bool = False  # an admin's leave frees the seat without its secret
 
 
 def _sha(token: str) -> str:
@@ -122,37 +124,10 @@ class Controller:
                 # Leaves first: a node that leaves and another that joins in the same batch.
                 leaves = [i for i in idx if ops[i].op == "leave"]
                 if leaves:
-                    ids = [ops[i].id for i in leaves]
-                    held = seating.held(c, kind, ids)
-                    seating.free(c, kind, ids)
-                    for i in leaves:
-                        if ops[i].id in held:
-                            out[i] = Outcome(True, "left", f"{NOUN[kind]} {ops[i].id} left; its seat is free", "left")
-                            entries.append(audit.Entry("left", ops[i].id, "", NOUN[kind]))
-                            held.discard(ops[i].id)
-                        else:
-                            out[i] = Outcome(True, "not_joined", f"{NOUN[kind]} {ops[i].id} held no seat", "not_joined")
+                    self._leaves(c, kind, ops, leaves, out, entries)
                 beats = [i for i in idx if ops[i].op == "heartbeat"]
                 if beats:
-                    ids = [ops[i].id for i in beats]
-                    if not verdict.keeps_seats:
-                        released = set(seating.release(c, kind, ids, now, verdict.code, verdict.hint))
-                        for i in beats:
-                            out[i] = Outcome(False, verdict.code, verdict.hint, "released" if ops[i].id in released else "refused")
-                    else:
-                        held = seating.held(c, kind, ids)
-                        if held:
-                            seating.touch(c, kind, held, now)
-                        for i in beats:
-                            if ops[i].id in held:
-                                out[i] = Outcome(True, verdict.code, verdict.hint, "alive")
-                            else:
-                                out[i] = Outcome(
-                                    False,
-                                    "not_joined",
-                                    f"{NOUN[kind]} {ops[i].id} holds no seat (it left, timed out or was evicted): join again",
-                                    "not_joined",
-                                )
+                    self._beats(c, kind, ops, beats, verdict, now, out, entries)
                 joins = [i for i in idx if ops[i].op == "join"]
                 if joins:
                     used = self._joins(c, kind, [ops[i] for i in joins], joins, verdict, limit, now, out, entries)
@@ -162,6 +137,67 @@ class Controller:
             if verdict.keeps_seats and (self._advanced is None or now - self._advanced >= TRUSTED_TIME_STEP or now < self._advanced):
                 self.svc.advance_trusted_time(c, now)
                 self._advanced = now
+
+    def _refuse_secret(self, kind: str, op: Op, legacy: bool, entries: list[audit.Entry]) -> Outcome:
+        code, hint = seats.secret_refusal(kind, op.id, legacy)
+        entries.append(audit.Entry("refused", op.id, code, f"{NOUN[kind]} {op.op} without the seat's secret"))
+        return Outcome(False, code, hint, "refused")
+
+    def _leaves(
+        self, c: Any, kind: str, ops: Sequence[Op], where: list[int], out: list[Outcome | None], entries: list[audit.Entry]
+    ) -> None:
+        """Free the seats whose leave presents their secret (or comes from an admin)."""
+        hashes = seating.secret_hashes(c, kind, [ops[i].id for i in where])
+        decided = [seats.check(ops[i].id in hashes, hashes.get(ops[i].id), ops[i].secret, admin=ops[i].admin) for i in where]
+        go = {ops[i].id for i, d in zip(where, decided, strict=True) if d == "held"}
+        if go:
+            seating.free(c, kind, go)
+        for i, d in zip(where, decided, strict=True):
+            o = ops[i]
+            if d == "seat_secret":
+                out[i] = self._refuse_secret(kind, o, o.id in hashes and hashes[o.id] is None, entries)
+            elif d == "held" and o.id in go:
+                go.discard(o.id)
+                if o.admin:
+                    out[i] = Outcome(True, "left", f"{NOUN[kind]} {o.id}'s seat was released by an admin; it is free", "left")
+                    entries.append(audit.Entry("released", o.id, "admin", f"{NOUN[kind]} released by an admin"))
+                else:
+                    out[i] = Outcome(True, "left", f"{NOUN[kind]} {o.id} left; its seat is free", "left")
+                    entries.append(audit.Entry("left", o.id, "", NOUN[kind]))
+            else:
+                out[i] = Outcome(True, "not_joined", f"{NOUN[kind]} {o.id} held no seat", "not_joined")
+
+    def _beats(
+        self,
+        c: Any,
+        kind: str,
+        ops: Sequence[Op],
+        where: list[int],
+        verdict: Verdict,
+        now: datetime,
+        out: list[Outcome | None],
+        entries: list[audit.Entry],
+    ) -> None:
+        """Keep (or, when the license keeps none, release) the seats whose heartbeat presents their secret."""
+        hashes = seating.secret_hashes(c, kind, [ops[i].id for i in where])
+        decided = [seats.check(ops[i].id in hashes, hashes.get(ops[i].id), ops[i].secret) for i in where]
+        mine = list(dict.fromkeys(ops[i].id for i, d in zip(where, decided, strict=True) if d == "held"))
+        if not verdict.keeps_seats:
+            released = set(seating.release(c, kind, mine, now, verdict.code, verdict.hint)) if mine else set()
+        elif mine:
+            seating.touch(c, kind, mine, now)
+        for i, d in zip(where, decided, strict=True):
+            o = ops[i]
+            if d == "seat_secret":
+                out[i] = self._refuse_secret(kind, o, o.id in hashes and hashes[o.id] is None, entries)
+            elif not verdict.keeps_seats:
+                out[i] = Outcome(False, verdict.code, verdict.hint, "released" if o.id in released else "refused")
+            elif d == "held":
+                out[i] = Outcome(True, verdict.code, verdict.hint, "alive")
+            else:
+                out[i] = Outcome(
+                    False, "not_joined", f"{NOUN[kind]} {o.id} holds no seat (it left, timed out or was evicted): join again", "not_joined"
+                )
 
     def _joins(
         self,
@@ -176,40 +212,69 @@ class Controller:
         entries: list[audit.Entry],
     ) -> int:
         """Decide the joins of one kind; returns the seats held afterwards."""
-        ids = [o.id for o in ops]
-        held = seating.held(c, kind, ids)
-        if not verdict.valid:
-            # grace keeps seated nodes; anything else refuses every join with the verdict's code
+        if not verdict.keeps_seats:
             for i, o in zip(where, ops, strict=True):
-                if verdict.keeps_seats and o.id in held:
-                    out[i] = Outcome(True, verdict.code, verdict.hint, "rejoined")
-                else:
-                    out[i] = Outcome(False, verdict.code, verdict.hint, "refused")
-                    entries.append(audit.Entry("refused", o.id, verdict.code, NOUN[kind]))
-            if held and verdict.keeps_seats:
-                seating.touch(c, kind, held, now)
-            return seating.count(c, kind) if verdict.keeps_seats else 0
+                out[i] = Outcome(False, verdict.code, verdict.hint, "refused")
+                entries.append(audit.Entry("refused", o.id, verdict.code, NOUN[kind]))
+            return 0
+        reqs = [(o.id, o.secret) for o in ops]
+        holders = seating.holders(c, kind, [o.id for o in ops])
         used = seating.count(c, kind)
-        if used + len(set(ids) - held) > limit and seating.sweep(c, kind, now, self.ttl):
-            held = seating.held(c, kind, ids)
+        if not verdict.valid:
+            # grace: seated holders rejoin (with their secret), nobody new joins
+            decision = seats.admit(reqs, holders, used, used, now, self.ttl)
+            self._seat_outcomes(
+                c, kind, ops, where, decision, now, out, entries, (verdict.code, verdict.hint), (verdict.code, verdict.hint)
+            )
+            return decision.used
+        if used + len({o.id for o in ops} - holders.keys()) > limit and seating.sweep(c, kind, now, self.ttl):
+            holders = seating.holders(c, kind, [o.id for o in ops])
             used = seating.count(c, kind)
-        decision = seats.admit(ids, held, used, limit)
-        code, hint = seats.refusal_hint(kind, limit)
+        decision = seats.admit(reqs, holders, used, limit, now, self.ttl)
+        self._seat_outcomes(c, kind, ops, where, decision, now, out, entries, seats.refusal_hint(kind, limit), None)
+        return decision.used
+
+    def _seat_outcomes(
+        self,
+        c: Any,
+        kind: str,
+        ops: list[Op],
+        where: list[int],
+        decision: seats.Admission,
+        now: datetime,
+        out: list[Outcome | None],
+        entries: list[audit.Entry],
+        refused: tuple[str, str],
+        kept: tuple[str, str] | None,
+    ) -> None:
+        """Store a join decision and answer each request: ``refused`` is the (code, hint) of no seat left, ``kept`` that of a seat held."""
+        noun = NOUN[kind]
+        keys = {rid: secrets.token_urlsafe(32) for rid in (*decision.admitted, *decision.reclaimed)}
         addr = {o.id: o.address for o in ops}
-        for i, o in zip(where, ops, strict=True):
-            what = decision.outcome[o.id]
+        held = f"({decision.used}/{decision.limit} in use)"
+        for i, o, what in zip(where, ops, decision.outcomes, strict=True):
             if what == "refused":
+                out[i] = Outcome(False, refused[0], refused[1], "refused")
+                entries.append(audit.Entry("refused", o.id, refused[0], noun))
+            elif what == "taken":
+                code, hint = seats.taken_refusal(kind, o.id, self.ttl)
                 out[i] = Outcome(False, code, hint, "refused")
-                entries.append(audit.Entry("refused", o.id, code, NOUN[kind]))
+                entries.append(audit.Entry("refused", o.id, code, noun))
             else:
-                out[i] = Outcome(True, "valid", f"{NOUN[kind]} {o.id} holds a seat ({decision.used}/{limit} in use)", what)
+                code, hint = kept or ("valid", f"{noun} {o.id} holds a seat {held}")
+                # admitted or reclaimed: a new holder, given the seat's new secret
+                new = what != "rejoined"
+                out[i] = Outcome(True, code, hint, "admitted" if new else "rejoined", keys[o.id] if new else "")
         for a in decision.admitted:
-            entries.append(audit.Entry("joined", a, "", NOUN[kind]))
+            entries.append(audit.Entry("joined", a, "", noun))
+        for r in decision.reclaimed:
+            entries.append(audit.Entry("joined", r, "seat_reclaimed", f"{noun}: took over a seat whose holder was silent or had no secret"))
         if decision.admitted:
-            seating.seat(c, kind, [(a, addr.get(a, "")) for a in decision.admitted], now)
+            seating.seat(c, kind, [(a, addr.get(a, ""), seats.digest(keys[a])) for a in decision.admitted], now)
+        if decision.reclaimed:
+            seating.rekey(c, kind, [(r, addr.get(r, ""), seats.digest(keys[r])) for r in decision.reclaimed], now)
         if decision.rejoined:
             seating.touch(c, kind, decision.rejoined, now)
-        return decision.used
 
     def sweep(self) -> int:
         """Free every seat whose holder went silent; returns how many."""

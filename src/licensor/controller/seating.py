@@ -7,7 +7,7 @@ what it commits.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
@@ -26,6 +26,8 @@ NOUN = {"node": "node", "cluster": "remote cluster"}
 # more than running it on SQLite, and a batch runs several.
 _AMONG = and_(s.seats.c.kind == bindparam("b_kind"), s.seats.c.seat_id.in_(bindparam("b_ids", expanding=True)))
 _HELD = select(s.seats.c.seat_id).where(_AMONG)
+_HOLDERS = select(s.seats.c.seat_id, s.seats.c.secret_hash, s.seats.c.last_seen).where(_AMONG)
+_SECRETS = select(s.seats.c.seat_id, s.seats.c.secret_hash).where(_AMONG)
 _COUNT = select(func.count()).select_from(s.seats).where(s.seats.c.kind == bindparam("b_kind"))
 _USAGE = and_(s.usage.c.month == bindparam("b_month"), s.usage.c.kind == bindparam("b_kind"))
 _RAISE_PEAK = (
@@ -34,12 +36,27 @@ _RAISE_PEAK = (
 _PEAK = select(s.usage.c.peak).where(_USAGE)
 _TOUCH = update(s.seats).where(_AMONG).values(last_seen=bindparam("b_now"))
 _SEAT = s.seats.insert()
+_REKEY = (
+    update(s.seats)
+    .where(s.seats.c.kind == bindparam("b_kind"), s.seats.c.seat_id == bindparam("b_id"))
+    .values(secret_hash=bindparam("b_hash"), last_seen=bindparam("b_now"), address=bindparam("b_address"))
+)
 _FREE = delete(s.seats).where(_AMONG)
 
 
 def held(c: Connection, kind: str, ids: Iterable[str]) -> set[str]:
     """Which of ``ids`` hold a seat of ``kind``."""
     return {r.seat_id for r in c.execute(_HELD, {"b_kind": kind, "b_ids": list(ids)})}
+
+
+def holders(c: Connection, kind: str, ids: Iterable[str]) -> dict[str, seats.Holder]:
+    """The stored seats (secret hash, last heard from) of those of ``ids`` that hold one: the same one query as ``held``."""
+    return {r.seat_id: seats.Holder(r.secret_hash, r.last_seen) for r in c.execute(_HOLDERS, {"b_kind": kind, "b_ids": list(ids)})}
+
+
+def secret_hashes(c: Connection, kind: str, ids: Iterable[str]) -> dict[str, str | None]:
+    """The stored secret hash of those of ``ids`` that hold a seat (no time column: reading one costs a parse per row)."""
+    return {r.seat_id: r.secret_hash for r in c.execute(_SECRETS, {"b_kind": kind, "b_ids": list(ids)})}
 
 
 def touch(c: Connection, kind: str, ids: Iterable[str], now: datetime) -> None:
@@ -52,9 +69,16 @@ def free(c: Connection, kind: str, ids: Iterable[str]) -> None:
     c.execute(_FREE, {"b_kind": kind, "b_ids": list(ids)})
 
 
-def seat(c: Connection, kind: str, new: Sequence[tuple[str, str]], now: datetime) -> None:
-    """Give seats of ``kind`` to ``new`` (id, address) pairs."""
-    c.execute(_SEAT, [{"kind": kind, "seat_id": i, "joined_at": now, "last_seen": now, "address": a[:200]} for i, a in new])
+def seat(c: Connection, kind: str, new: Sequence[tuple[str, str, str]], now: datetime) -> None:
+    """Give seats of ``kind`` to ``new`` (id, address, secret hash) triples."""
+    c.execute(
+        _SEAT, [{"kind": kind, "seat_id": i, "joined_at": now, "last_seen": now, "address": a[:200], "secret_hash": h} for i, a, h in new]
+    )
+
+
+def rekey(c: Connection, kind: str, taken: Sequence[tuple[str, str, str]], now: datetime) -> None:
+    """Give held seats to new holders: (id, address, secret hash) triples; the seat keeps its place (joined_at)."""
+    c.execute(_REKEY, [{"b_kind": kind, "b_id": i, "b_address": a[:200], "b_hash": h, "b_now": now} for i, a, h in taken])
 
 
 def limit_of(verdict: Verdict, kind: str) -> int:
@@ -146,3 +170,4 @@ class Outcome:
     code: str
     hint: str
     status: str = ""  # admitted | rejoined | alive | left | refused | released | not_joined
+    secret: str = field(default="", repr=False)  # a new seat's secret, handed to its holder once
