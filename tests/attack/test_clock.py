@@ -125,6 +125,7 @@ def test_clock_attacks(srv: Server) -> None:
         srv.shift_clock(seconds=0)
         tick(srv)
         t.not_locked(srv, f"{ahead} ahead, then corrected")
+    assert t.false_lockouts == 0, t.notes  # issue 9, defect 10: one heartbeat under a jump locked the license
 
     # Small skew both ways, with heartbeats under it.
     for skew in (timedelta(minutes=-10), timedelta(hours=-20), timedelta(hours=3), timedelta(hours=20)):
@@ -150,6 +151,7 @@ def test_clock_attacks(srv: Server) -> None:
     if r.status_code != 200 or r.json()["status"]["code"] != "valid":
         t.false_lockouts += 1
         t.notes.append(f"newer key after a corrected jump: {r.status_code} {r.text[:200]}")
+    assert t.false_lockouts == 0, t.notes
 
     # The defect's own state, left by an older version (observed mark 3 days ahead): a newer key clears it, audited.
     plant_observed(srv, timedelta(days=3))
