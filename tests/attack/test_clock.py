@@ -11,6 +11,7 @@ also after a restart (``missed_rollbacks``).
 from __future__ import annotations
 
 import os
+import re
 import signal
 from collections.abc import Iterator
 from datetime import timedelta
@@ -22,6 +23,8 @@ import pytest
 from sqlalchemy import select
 
 from licensor.controller import store as s
+from licensor.controller.runtime import Controller
+from licensor.controller.service import ControllerService
 from licensor.license import fmt_time
 
 from ..controller.conftest import ENV, Server
@@ -98,6 +101,28 @@ def audit_events(srv: Server) -> list[str]:
             return [str(e) for e in c.execute(select(s.audit.c.event).order_by(s.audit.c.id)).scalars()]
     finally:
         db.close()
+
+
+def console_acknowledge(srv: Server) -> None:
+    """Sign in to the console as admin and press the acknowledge button on the License page."""
+    password = "clock-suite-password"
+    ctl = Controller(ControllerService(s.Store(srv.url), factors={}))
+    try:
+        ctl.set_admin_password(password)
+    finally:
+        ctl.store.close()
+    with httpx.Client(base_url=srv.base, timeout=30) as c:
+        r = c.post("/login", data={"username": "admin", "password": password, "next": "/settings/license"})
+        assert r.status_code in (302, 303), r.text[:300]
+        page = c.get("/settings/license").text
+        assert 'id="acknowledge-clock"' in page
+        found = re.search(r'name="csrf_token" value="([^"]+)"', page)
+        assert found is not None
+        forged = c.post("/settings/license/clock/acknowledge", data={"csrf_token": "forged"})
+        assert forged.status_code == 403, forged.status_code
+        r = c.post("/settings/license/clock/acknowledge", data={"csrf_token": found.group(1)})
+        assert r.status_code == 303, r.text[:300]
+        assert 'id="acknowledge-clock"' not in c.get("/settings/license").text
 
 
 def cli(srv: Server, *args: str) -> Any:
@@ -180,8 +205,11 @@ def test_clock_attacks(srv: Server) -> None:
     out = cli(srv, "clock", "acknowledge", "--json")
     assert out.returncode == 0 and '"state": "valid"' in out.stdout, out.stderr
     t.not_locked(srv, "acknowledged with the CLI")
+    plant_observed(srv, timedelta(days=3))
+    console_acknowledge(srv)
+    t.not_locked(srv, "acknowledged in the console")
     events = audit_events(srv)
-    assert events.count("clock_acknowledged") == 2 and "clock_ack_refused" in events
+    assert events.count("clock_acknowledged") == 3 and "clock_ack_refused" in events
     assert srv.get("/api/v1/audit/verify").json()["ok"] is True
 
     # A real rollback beyond the tolerance: caught, not acknowledgeable, still caught after a restart.
