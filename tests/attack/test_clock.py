@@ -14,7 +14,7 @@ import os
 import re
 import signal
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -177,6 +177,18 @@ def test_clock_attacks(srv: Server) -> None:
         t.false_lockouts += 1
         t.notes.append(f"newer key after a corrected jump: {r.status_code} {r.text[:200]}")
     assert t.false_lockouts == 0, t.notes
+
+    # Small skew behind a key issued a minute ago (by the vendor's clock): activation and use go on.
+    srv.shift_clock(hours=-3)
+    t.scenarios += 1
+    fresh = srv.key(type="perpetual", nodes=1000, now=datetime.now(UTC) - timedelta(minutes=1))
+    r = httpx.post(srv.base + "/api/v1/license/activate", content=fresh, headers=srv.admin, timeout=30)
+    if r.status_code != 200 or r.json()["status"]["code"] != "valid":
+        t.false_lockouts += 1
+        t.notes.append(f"fresh key on a clock 3 h behind: {r.status_code} {r.text[:200]}")
+    tick(srv)
+    t.not_locked(srv, "3 h behind a fresh key")
+    srv.shift_clock(seconds=0)
 
     # The defect's own state, left by an older version (observed mark 3 days ahead): a newer key clears it, audited.
     plant_observed(srv, timedelta(days=3))

@@ -7,6 +7,8 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from licensor.errors import LicenseRefused
+from licensor.policy import evaluate
+from licensor.testing import TestVendor, test_installation
 from licensor.trusted_time import CONFIRM_SPAN, TOLERANCE, Mark, Watch, acknowledge, judge, newer_key, observe, signed
 
 T0 = datetime(2026, 3, 1, 12, 0, tzinfo=UTC)
@@ -100,6 +102,17 @@ class TestSkew:
         m.offset = timedelta(0)
         m.run(1)
         assert not m.rollback()
+
+    def test_a_fresh_key_on_a_clock_a_little_behind_the_vendors_is_valid(self) -> None:
+        """A key's start that is only its issue time is the vendor's clock: a customer clock hours behind is skew."""
+        vendor = TestVendor()
+        _, inst = test_installation()
+        lic = vendor.license(inst, now=T0)
+        assert evaluate(lic, inst, T0 - timedelta(hours=5)).code == "valid"
+        assert evaluate(lic, inst, T0 - TOLERANCE - timedelta(minutes=1)).code == "not_yet_valid"
+        dated = vendor.license(inst, now=T0, not_before=T0 + timedelta(days=30))
+        assert evaluate(dated, inst, T0 + timedelta(days=30) - timedelta(minutes=1)).code == "not_yet_valid"
+        assert evaluate(dated, inst, T0 + timedelta(days=30)).code == "valid"
 
     def test_slow_drift_inside_a_run_is_coherent(self) -> None:
         """NTP slewing (half a millisecond a second) does not break a run, so readings still confirm."""
