@@ -174,7 +174,7 @@ class ControllerService:
                             "clock_acknowledged",
                             actor,
                             "clock_rollback",
-                            f"the clock ({fmt_time(now)}) was {old.value - now} behind the observed trusted time "
+                            f"the clock ({fmt_time(now)}) was {int((old.value - now).total_seconds() // 3600)} h behind the trusted time "
                             f"({fmt_time(old.value)}); the admin vouched for the clock",
                         )
                     ],
