@@ -220,6 +220,7 @@ class ControllerService:
         """The verdict of the active license (``missing`` if none)."""
         now = self.clock()
         with self.store.tx() as c:
+            self._row(c)  # refuses (not initialised) before anything reads the settings
             mark = self.mark(c)
             inst = self.installation(c, mark)
             try:
