@@ -291,6 +291,16 @@ def create_app(settings: ControllerSettings) -> FastAPI:
             "status": status,
         }
 
+    @app.post(
+        "/api/v1/license/clock/acknowledge",
+        tags=["license"],
+        responses={422: {"description": "refused: clock_not_behind (nothing to acknowledge) or clock_rollback (behind proven time)"}},
+    )
+    def clock_acknowledge(request: Request, _: Admin) -> dict[str, Any]:
+        """Vouch that the system clock is right now, when only the controller's own earlier readings put it behind (audited)."""
+        who = request.client.host if request.client else "?"
+        return ctl.acknowledge_clock(f"admin via API from {who}")
+
     @app.get("/api/v1/license/history", tags=["license"])
     def license_history(_: Admin) -> list[dict[str, Any]]:
         """Every key activated here, newest first."""

@@ -19,11 +19,13 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def controller_service(args: argparse.Namespace) -> Any:
+    from .clock import clock_from_env
     from .host import collect_factors
-    from .service import ControllerService
+    from .service import ControllerService, system_clock
     from .store import Store
 
-    return ControllerService(Store(_url(args)), factors=collect_factors())
+    # The same clock as 'serve' (the test-only fake clock honours its guard here too).
+    return ControllerService(Store(_url(args)), factors=collect_factors(), clock=clock_from_env() or system_clock)
 
 
 def _keyring_file(path: str) -> Any:
@@ -167,6 +169,30 @@ def cmd_controller_audit_list(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_controller_clock(args: argparse.Namespace) -> int:
+    ctl = _runtime(args)
+    if args.action == "acknowledge":
+        import getpass
+
+        try:
+            user = getpass.getuser()
+        except (KeyError, OSError):
+            user = "?"
+        ctl.acknowledge_clock(f"admin via CLI as {user}")
+        print("clock acknowledged (audited): the controller's earlier clock readings that were ahead of it are dropped")
+    data = ctl.status()
+    shown = {k: data.get(k) for k in ("now", "trusted_time", "trusted_time_proven", "trusted_time_observed", "state", "hint")}
+    if args.json:
+        print(json.dumps(shown, indent=2))
+    else:
+        print(f"clock             {shown['now']}")
+        print(f"trusted time      {shown['trusted_time'] or '(none yet)'}")
+        print(f"  proven          {shown['trusted_time_proven'] or '-'}  (signed issue times plus running time)")
+        print(f"  observed        {shown['trusted_time_observed'] or '-'}  (clock readings that ran steady for a day)")
+        print(f"state             {shown['state']}: {shown['hint']}")
+    return EXIT_REFUSED if data.get("code") == "clock_rollback" else EXIT_OK
+
+
 def cmd_controller_usage_report(args: argparse.Namespace) -> int:
     import re
 
@@ -261,6 +287,9 @@ def register(group: Any, add: AddCommand) -> None:
     sp.add_argument("--event")
     sp.add_argument("--json", action="store_true")
     sp.set_defaults(func=lambda a: cmd_controller_audit_list(a) if a.action == "list" else cmd_controller_audit_verify(a))
+    sp = add(group, "clock", cmd_controller_clock, "trusted time: 'clock show', or 'clock acknowledge' when the clock is right")
+    sp.add_argument("action", choices=("show", "acknowledge"))
+    sp.add_argument("--json", action="store_true")
     sp = add(group, "usage-report", cmd_controller_usage_report, "a month's peak nodes and clusters, signed, for the vendor")
     sp.add_argument("--month", required=True, metavar="YYYY-MM")
     sp.add_argument("--out", help="write the report here instead of stdout")

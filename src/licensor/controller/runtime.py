@@ -14,7 +14,7 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -25,6 +25,7 @@ from .. import seats
 from ..errors import UsageError
 from ..license import fmt_time
 from ..policy import Verdict
+from ..trusted_time import Watch
 from . import audit, seating
 from . import store as s
 from .seating import KINDS, NOUN, Outcome
@@ -35,8 +36,8 @@ VERDICT_TTL = 2.0
 #: How long a checked token is remembered (seconds): revocation takes effect within this.
 TOKEN_CACHE_TTL = 5.0
 MAX_ID = 200
-#: How often heartbeats move the trusted-time high-water mark forward.
-TRUSTED_TIME_STEP = timedelta(seconds=60)
+#: How often (monotonic seconds) a process feeds a clock reading to the trusted-time mark, unless the clock jumped.
+TRUSTED_TIME_STEP = 60.0
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def _sha(token: str) -> str:
 
 
 class Controller:
-    def __init__(self, svc: ControllerService, *, heartbeat_ttl: float = 60.0):
+    def __init__(self, svc: ControllerService, *, heartbeat_ttl: float = 60.0, monotonic: Callable[[], float] = time.monotonic):
         self.svc = svc
         self.store = svc.store
         self.ttl = timedelta(seconds=heartbeat_ttl)
@@ -65,7 +66,8 @@ class Controller:
         self._vlock = threading.Lock()
         self._tokens: dict[str, tuple[str, float]] = {}
         self.refusals: Counter[str] = Counter()
-        self._advanced: datetime | None = None
+        self.monotonic = monotonic
+        self._watch: Watch | None = None  # this process's clock readings (see licensor.trusted_time)
         self._peaks: dict[tuple[str, str], int] = {}  # (month, kind) -> a peak already stored
 
     @property
@@ -133,10 +135,7 @@ class Controller:
                     used = self._joins(c, kind, [ops[i] for i in joins], joins, verdict, limit, now, out, entries)
                     seating.record_peak(c, kind, used if verdict.keeps_seats else 0, now, self._peaks)
             audit.append(c, now, entries)
-            # Heartbeats advance trusted time; once a minute is plenty against a 24 h tolerance.
-            if verdict.keeps_seats and (self._advanced is None or now - self._advanced >= TRUSTED_TIME_STEP or now < self._advanced):
-                self.svc.advance_trusted_time(c, now)
-                self._advanced = now
+            self._observe_time(c, now)
 
     def _refuse_secret(self, kind: str, op: Op, legacy: bool, entries: list[audit.Entry]) -> Outcome:
         code, hint = seats.secret_refusal(kind, op.id, legacy)
@@ -277,10 +276,27 @@ class Controller:
             seating.touch(c, kind, decision.rejoined, now)
 
     def sweep(self) -> int:
-        """Free every seat whose holder went silent; returns how many."""
+        """Free every seat whose holder went silent; returns how many.  Also a reading for the trusted-time mark."""
         now = self.clock()
         with self.store.locked() as c:
+            self._observe_time(c, now)
             return sum(len(seating.sweep(c, k, now, self.ttl)) for k in KINDS)
+
+    def _observe_time(self, c: Any, now: datetime) -> None:
+        """Feed a reading to the trusted-time mark: once a minute, or at once when the clock jumped."""
+        mono = self.monotonic()
+        w = self._watch
+        if w is None or mono - w.anchor_mono >= TRUSTED_TIME_STEP or w.jumped(now, mono):
+            self._watch = self.svc.observe_time(c, w, now, mono)
+            self.invalidate()
+
+    def acknowledge_clock(self, actor: str) -> dict[str, Any]:
+        """An admin vouches for the clock (audited); the status afterwards."""
+        try:
+            self.svc.acknowledge_clock(actor)
+        finally:
+            self.invalidate()
+        return self.status()
 
     def seats(self, kind: str) -> list[dict[str, Any]]:
         now = self.clock()
@@ -322,8 +338,10 @@ class Controller:
         doc["keeps_seats"] = verdict.keeps_seats
         doc["heartbeat_ttl"] = int(self.ttl.total_seconds())
         with self.store.tx() as c:
-            tt = self.svc.installation(c).trusted_time
-        doc["trusted_time"] = fmt_time(tt) if tt else None
+            mark = self.svc.mark(c)
+        doc["trusted_time"] = fmt_time(mark.value) if mark.value else None
+        doc["trusted_time_proven"] = fmt_time(mark.proven) if mark.proven else None
+        doc["trusted_time_observed"] = fmt_time(mark.observed) if mark.observed else None
         doc["now"] = fmt_time(self.clock())
         lic = verdict.license
         if verdict.code == "grace" and lic is not None and lic.expires is not None:

@@ -8,23 +8,30 @@ themselves.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import select, update
 from sqlalchemy.engine import Connection
 
-from .. import __version__
+from .. import __version__, trusted_time
 from ..errors import LicenseRefused, LicensorError, UsageError
 from ..identity import InstallationKey, hash_factors
 from ..license import License, decode_license, fmt_time, parse_time
 from ..policy import Installation, Verdict, evaluate
 from ..request import Contact, decode_request, make_request, request_file
 from ..signing import Keyring, key_id
+from ..trusted_time import Mark, Watch
 from . import store as s
 
 Clock = Callable[[], datetime]
+
+#: Settings keys of the trusted-time mark's two parts (see licensor.trusted_time).
+PROVEN_KEY = "trusted_time_proven"
+OBSERVED_KEY = "trusted_time_observed"
+#: Before the mark had two parts it was one value, set by single clock readings: it counts as observed.
+LEGACY_KEY = "trusted_time"
 
 
 def system_clock() -> datetime:
@@ -111,28 +118,72 @@ class ControllerService:
         if c.execute(update(s.settings_kv).where(s.settings_kv.c.key == key).values(value=value)).rowcount == 0:
             c.execute(s.settings_kv.insert().values(key=key, value=value))
 
-    def installation(self, c: Connection) -> Installation:
+    def installation(self, c: Connection, mark: Mark | None = None) -> Installation:
         """The policy's view of this installation, with this host's factors."""
         key = self.identity(c)
         row = self._row(c)
-        hwm = self._get(c, "trusted_time")
+        mark = self.mark(c) if mark is None else mark
         return Installation(
             id=key.id,
             product=row.product,
             factors=hash_factors(key.public_key, self.raw_factors),
             highest_serial=int(self._get(c, "highest_serial") or 0),
-            trusted_time=parse_time(hwm) if hwm else None,
+            trusted_time=mark.value,
         )
 
-    def advance_trusted_time(self, c: Connection, *times: datetime) -> None:
-        """Move the high-water mark of trusted time forward (never back)."""
-        hwm = self._get(c, "trusted_time")
-        best = max([parse_time(hwm)] if hwm else [], default=None)
-        for t in times:
-            if best is None or t > best:
-                best = t
-        if best is not None:
-            self._put(c, "trusted_time", fmt_time(best))
+    # -- trusted time (the rules are in licensor.trusted_time; here they are loaded and stored) --
+
+    def mark(self, c: Connection) -> Mark:
+        proven, observed = self._get(c, PROVEN_KEY), self._get(c, OBSERVED_KEY) or self._get(c, LEGACY_KEY)
+        return Mark(parse_time(proven) if proven else None, parse_time(observed) if observed else None)
+
+    def _store_mark(self, c: Connection, old: Mark, new: Mark) -> None:
+        if new.proven != old.proven and new.proven is not None:
+            self._put(c, PROVEN_KEY, fmt_time(new.proven))
+        if new.observed != old.observed:
+            if new.observed is None:
+                c.execute(s.settings_kv.delete().where(s.settings_kv.c.key == OBSERVED_KEY))
+            else:
+                self._put(c, OBSERVED_KEY, fmt_time(new.observed))
+            c.execute(s.settings_kv.delete().where(s.settings_kv.c.key == LEGACY_KEY))
+
+    def observe_time(self, c: Connection, watch: Watch | None, now: datetime, mono: float) -> Watch:
+        """Feed one reading of the system and monotonic clocks to the mark (inside the caller's locked transaction)."""
+        old = self.mark(c)
+        new, watch = trusted_time.observe(old, watch, now, mono)
+        self._store_mark(c, old, new)
+        return watch
+
+    def acknowledge_clock(self, actor: str) -> Mark:
+        """An admin vouches for the clock: observed readings ahead of it are dropped (audited); refused when nothing can be."""
+        from . import audit
+
+        now = self.clock()
+        try:
+            with self.store.locked() as c:
+                self._row(c)
+                old = self.mark(c)
+                new = trusted_time.acknowledge(old, now)
+                self._store_mark(c, old, new)
+                assert old.value is not None
+                audit.append(
+                    c,
+                    now,
+                    [
+                        audit.Entry(
+                            "clock_acknowledged",
+                            actor,
+                            "clock_rollback",
+                            f"the clock ({fmt_time(now)}) was {int((old.value - now).total_seconds() // 3600)} h behind the trusted time "
+                            f"({fmt_time(old.value)}); the admin vouched for the clock",
+                        )
+                    ],
+                )
+            return new
+        except LicenseRefused as e:
+            with self.store.locked() as c:
+                audit.append(c, now, [audit.Entry("clock_ack_refused", actor, e.code, e.hint)])
+            raise
 
     # -- request ------------------------------------------------------------
 
@@ -169,12 +220,14 @@ class ControllerService:
         """The verdict of the active license (``missing`` if none)."""
         now = self.clock()
         with self.store.tx() as c:
-            inst = self.installation(c)
+            self._row(c)  # refuses (not initialised) before anything reads the settings
+            mark = self.mark(c)
+            inst = self.installation(c, mark)
             try:
                 lic = self._active(c, self.keyring(c))
             except LicensorError as e:  # e.g. its vendor key was removed from the trusted set
                 return Verdict(e.code, e.hint, details=e.details)
-            return evaluate(lic, inst, now)
+            return trusted_time.explain(evaluate(lic, inst, now), mark, now)
 
     def activate(self, text: str | bytes) -> Activation:
         """Verify and apply a key atomically; raise LicenseRefused (or Malformed…) if refused.
@@ -199,10 +252,11 @@ class ControllerService:
         with self.store.locked() as c:
             keyring = self.keyring(c)
             lic = decode_license(text, keyring)
-            inst = self.installation(c)
+            mark = self.mark(c)
+            inst = self.installation(c, mark)
             current = c.execute(select(s.licenses.c.license_id).where(s.licenses.c.active.is_(True))).first()
             if current is not None and current.license_id == lic.license_id:
-                verdict = evaluate(lic, inst, now)
+                verdict = trusted_time.explain(evaluate(lic, inst, now), mark, now)
                 if not verdict.valid:
                     raise LicenseRefused(verdict.hint, code=verdict.code, details=dict(verdict.details))
                 return Activation(verdict, None, unchanged=True)
@@ -210,6 +264,10 @@ class ControllerService:
             if lic.serial <= inst.highest_serial:
                 inst = Installation(inst.id, inst.product, inst.factors, max(inst.highest_serial, lic.serial + 1), inst.trusted_time)
             verdict = evaluate(lic, inst, now)
+            reset = trusted_time.newer_key(mark, now, lic.issued_at) if verdict.code == "clock_rollback" else None
+            if reset is not None:
+                verdict = evaluate(lic, replace(inst, trusted_time=reset.value), now)
+            verdict = trusted_time.explain(verdict, mark, now)
             if not verdict.valid:
                 if verdict.code == "superseded":
                     verdict = Verdict(
@@ -224,7 +282,22 @@ class ControllerService:
                 s.licenses.insert().values(license_id=lic.license_id, serial=lic.serial, token=lic.token, activated_at=now, active=True)
             )
             self._put(c, "highest_serial", str(lic.serial))
-            self.advance_trusted_time(c, now, lic.issued_at)
+            # The key's signed issue time is trusted; this reading of the clock is not.
+            self._store_mark(c, mark, trusted_time.signed(reset or mark, lic.issued_at))
+            if reset is not None and mark.value is not None:
+                audit.append(
+                    c,
+                    now,
+                    [
+                        audit.Entry(
+                            "clock_reset",
+                            lic.license_id,
+                            "clock_rollback",
+                            f"the observed trusted time ({fmt_time(mark.value)}) was dropped: the newer key, signed "
+                            f"{fmt_time(lic.issued_at)}, agrees with the clock ({fmt_time(now)})",
+                        )
+                    ],
+                )
             audit.append(
                 c,
                 now,

@@ -246,6 +246,15 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
         lic = act.verdict.license
         return redirect("/settings/license?activated=" + (lic.license_id if lic else ""))
 
+    @app.post("/settings/license/clock/acknowledge", include_in_schema=False)
+    @console.form
+    async def acknowledge_clock(request: Request, sess: Session, form: FormData) -> Response:
+        try:
+            await run_in_threadpool(ctl.acknowledge_clock, f"admin via console ({sess.user})")
+        except LicensorError as e:
+            return await license_page(request, sess, 422, clock_error=refusal(e, "Not acknowledged"))
+        return redirect("/settings/license")
+
     @app.get("/settings/configuration", include_in_schema=False)
     @console.page
     async def configuration(request: Request, sess: Session, saved: str | None = None) -> Response:
