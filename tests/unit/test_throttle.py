@@ -67,7 +67,7 @@ class TestDecide:
 
     def test_retry_after_is_at_least_one_second(self) -> None:
         """A lock about to end still says to wait."""
-        d = decide(POLICY, LoginHistory(user_failures=(NOW - POLICY.window + timedelta(milliseconds=1),) + ago(1, 1, 1, 1)), NOW)
+        d = decide(POLICY, LoginHistory(user_failures=(NOW - POLICY.window + timedelta(milliseconds=1), *ago(1, 1, 1, 1))), NOW)
         assert not d.allowed and d.retry_after == 1 and "try again in 1 second (" in d.hint
 
     def test_bad_policy_is_refused(self) -> None:
