@@ -35,10 +35,22 @@ from .db import Database, UTCDateTime
 
 T = TypeVar("T")
 
-#: Argon2 needs a core and 64 MiB per hash: at most this many at once per process, so a login flood
-#: queues here instead of starving the event loop and every other request of CPU and memory.
-HASH_SLOTS = threading.BoundedSemaphore(max(1, (os.cpu_count() or 2) - 1))
-#: The threads login work runs in (a pool of its own: a flood must not fill the pool other routes use).
+#: Argon2 needs a core and 64 MiB per hash: at most this many at once per process, in threads of their own
+#: that the kernel runs at a lower priority, so a login flood queues there instead of starving the event loop
+#: (and /healthz, joins, heartbeats) of CPU and memory.
+HASHERS = max(1, (os.cpu_count() or 2) - 1)
+HASHER_NICE = 5
+
+
+def _lower_priority() -> None:
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), HASHER_NICE)  # Linux: per thread
+    except (AttributeError, OSError):  # elsewhere: the thread count still bounds the cost
+        pass
+
+
+_HASH_POOL = ThreadPoolExecutor(max_workers=HASHERS, thread_name_prefix="licensor-argon2", initializer=_lower_priority)
+#: The threads login bookkeeping runs in (a pool of its own: a flood must not fill the pool other routes use).
 _POOL = ThreadPoolExecutor(max_workers=4, thread_name_prefix="licensor-login")
 _dummy: list[str] = []
 #: PostgreSQL advisory lock key of the login bookkeeping ("login" in ASCII, as a number).
@@ -87,15 +99,18 @@ def dummy_hash() -> str:
 
 
 def verify_password(stored: str | None, password: str) -> bool:
-    """Argon2-verify ``password`` against ``stored`` (None: a dummy, at the same cost); one hash at a time per slot."""
+    """Argon2-verify ``password`` against ``stored`` (None: a dummy, at the same cost), in the hashing threads."""
+    return _HASH_POOL.submit(_verify, stored, password).result()
+
+
+def _verify(stored: str | None, password: str) -> bool:
     from argon2 import PasswordHasher
     from argon2.exceptions import InvalidHashError, VerificationError
 
-    with HASH_SLOTS:
-        try:
-            return PasswordHasher().verify(stored or dummy_hash(), password) and stored is not None
-        except (VerificationError, InvalidHashError):
-            return False
+    try:
+        return PasswordHasher().verify(stored or dummy_hash(), password) and stored is not None
+    except (VerificationError, InvalidHashError):
+        return False
 
 
 def rate_limited(decision: Decision) -> LicensorError:
@@ -166,6 +181,7 @@ class LoginGate:
 
     def attempt(self, user: str, host: str, verify: Callable[[], T | None]) -> T | None:
         """``verify()`` if the limits allow it, its outcome stored; raises ``rate_limited`` (without verifying) if not."""
+        dummy_hash()  # made once per process, before any attempt is timed: the first unknown name must not take twice as long
         row = self.reserve(user, host)
         who = verify()
         if who is not None:
