@@ -28,8 +28,8 @@ import pytest
 
 from licensor.controller.host import collect_factors
 from licensor.controller.runtime import Controller
-from licensor.controller.service import ControllerService
-from licensor.controller.store import Store
+from licensor.controller.service import ControllerService, system_clock
+from licensor.controller.store import Store, login_attempts
 from tests.attack import conftest as figures
 from tests.attack.conftest import record, scale
 from tests.controller.conftest import ENV as CTL_ENV
@@ -161,6 +161,43 @@ def make_issuer(database_url: str, free_port: int, tmp_path: Path) -> Iterator[A
     yield make
     for srv in made:
         srv.stop()
+
+
+# -- the gate itself, in process ---------------------------------------------------------
+
+
+class TestGate:
+    def test_concurrent_guesses_cannot_slip_past_the_limit_together(self, database_url: str) -> None:
+        """Sixteen guesses at once, on two gates (two workers) over one database: exactly five passwords get checked."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        from licensor.errors import LicensorError
+        from licensor.server.logins import LoginGate
+        from licensor.throttle import LoginPolicy
+
+        store = Store(database_url)
+        store.create_schema()
+        gates = [LoginGate(store, login_attempts, policy=LoginPolicy(), clock=system_clock) for _ in range(2)]
+        checked: list[int] = []
+
+        def guess(i: int) -> str:
+            def verify() -> None:
+                checked.append(i)
+                time.sleep(0.05)  # a hash's worth of time for the others to arrive
+
+            try:
+                gates[i % 2].attempt("Admin", f"10.0.0.{i}", verify)
+                return "wrong"
+            except LicensorError as e:
+                assert e.code == "rate_limited" and e.details["retry_after"] > 0
+                return "limited"
+
+        try:
+            with ThreadPoolExecutor(16) as pool:
+                outcomes = list(pool.map(guess, range(16)))
+        finally:
+            store.close()
+        assert len(checked) == 5 and outcomes.count("wrong") == 5 and outcomes.count("limited") == 11
 
 
 # -- the controller ---------------------------------------------------------------------
