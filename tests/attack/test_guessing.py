@@ -171,6 +171,8 @@ class TestGate:
         """Sixteen guesses at once, on two gates (two workers) over one database: exactly five passwords get checked."""
         from concurrent.futures import ThreadPoolExecutor
 
+        from licensor.controller.service import system_clock
+        from licensor.controller.store import login_attempts
         from licensor.errors import LicensorError
         from licensor.server.logins import LoginGate
         from licensor.throttle import LoginPolicy
