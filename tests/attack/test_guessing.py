@@ -28,8 +28,8 @@ import pytest
 
 from licensor.controller.host import collect_factors
 from licensor.controller.runtime import Controller
-from licensor.controller.service import ControllerService, system_clock
-from licensor.controller.store import Store, login_attempts
+from licensor.controller.service import ControllerService
+from licensor.controller.store import Store
 from tests.attack import conftest as figures
 from tests.attack.conftest import record, scale
 from tests.controller.conftest import ENV as CTL_ENV
