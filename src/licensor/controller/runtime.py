@@ -10,6 +10,7 @@ a storm of joins cheap (one commit for many joins).
 from __future__ import annotations
 
 import hashlib
+import os
 import secrets
 import threading
 import time
@@ -25,6 +26,7 @@ from .. import seats
 from ..errors import UsageError
 from ..license import fmt_time
 from ..policy import Verdict
+from ..server.logins import LoginGate, policy_from_env, verify_password
 from ..trusted_time import Watch
 from . import audit, seating
 from . import store as s
@@ -69,6 +71,7 @@ class Controller:
         self.monotonic = monotonic
         self._watch: Watch | None = None  # this process's clock readings (see licensor.trusted_time)
         self._peaks: dict[tuple[str, str], int] = {}  # (month, kind) -> a peak already stored
+        self._logins: LoginGate | None = None
 
     @property
     def clock(self) -> Any:
@@ -416,22 +419,25 @@ class Controller:
         self._tokens[h] = (role, time.monotonic())
         return role
 
-    def check_password(self, user: str, password: str) -> bool:
-        from argon2 import PasswordHasher
-        from argon2.exceptions import InvalidHashError, VerificationError
+    @property
+    def logins(self) -> LoginGate:
+        """The sign-in limit every way in shares (console, HTTP Basic), kept in the database."""
+        if self._logins is None:
+            self._logins = LoginGate(self.store, s.login_attempts, policy=policy_from_env(os.environ), clock=self.clock)
+        return self._logins
 
-        if user != "admin" or len(password) > 1024:
-            return False
+    def check_password(self, user: str, password: str) -> bool:
+        """Whether ``user`` / ``password`` are the admin's; the same argon2 cost for any other user name or no password set."""
         q = select(s.credentials.c.secret_hash).where(and_(s.credentials.c.kind == "admin_password", s.credentials.c.revoked.is_(False)))
         with self.store.tx() as c:
-            rows = c.execute(q).all()
-        for r in rows:
-            try:
-                if PasswordHasher().verify(r.secret_hash, password):
-                    return True
-            except (VerificationError, InvalidHashError):
-                continue
-        return False
+            stored = [r.secret_hash for r in c.execute(q)] if user == "admin" else []
+        if len(password) > 1024:
+            password = ""  # still hashed: an over-long password must not answer faster than a wrong one
+        return any([verify_password(h, password) for h in stored or [None]])
+
+    def login(self, user: str, password: str, host: str) -> bool:
+        """A sign-in attempt from ``host``, within the shared limit; raises ``rate_limited`` (no hashing) when it is reached."""
+        return bool(self.logins.attempt(user, host, lambda: True if self.check_password(user, password) else None))
 
     # -- audit and usage ------------------------------------------------------
 

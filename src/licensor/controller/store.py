@@ -14,6 +14,7 @@ from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, MetaData, S
 from sqlalchemy.engine import Connection
 
 from ..server.db import Database, UTCDateTime, make_engine
+from ..server.logins import login_table
 
 metadata = MetaData()
 
@@ -108,6 +109,10 @@ credentials = Table(
     Column("created_at", UTCDateTime, nullable=False),
     Column("revoked", Boolean, nullable=False, default=False),
 )
+
+
+#: Sign-in attempts (console and HTTP Basic), counted per user name and per address.
+login_attempts = login_table(metadata)
 
 
 def sqlite_url(data_dir: Path) -> str:

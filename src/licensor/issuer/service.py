@@ -30,7 +30,9 @@ from ..errors import BadSignatureError, LicensorError, UsageError
 from ..identity import Binding, default_binding
 from ..license import License, LicenseType, add_months, fmt_time, license_file, license_from_claims, new_license
 from ..request import RequestCode, decode_request
+from ..server.logins import LoginGate, verify_password
 from ..signing import Keyring, VendorKey, split_token
+from ..throttle import LoginPolicy
 from ..usage import decode_usage_report
 from . import store as s
 from .claims import FastSigner
@@ -136,13 +138,15 @@ class IssuerService:
         clock: Clock = system_clock,
         login_limit: int = 5,
         login_window: timedelta = timedelta(minutes=15),
+        login_address_limit: int = 20,
         session_ttl: timedelta = timedelta(hours=12),
         group_commit: bool = False,
     ):
         self.store = store
         self.clock = clock
-        self.login_limit = login_limit
-        self.login_window = login_window
+        self.logins = LoginGate(
+            store, s.login_attempts, policy=LoginPolicy(login_limit, login_address_limit, login_window), clock=lambda: self.clock()
+        )
         self.session_ttl = session_ttl
         self._signers: dict[str, FastSigner] = {}
         self._group = _GroupCommit(self) if group_commit else None
@@ -945,44 +949,23 @@ class IssuerService:
             self.record(c, principal.actor, "token.use", path, method=method)
 
     def login(self, username: str, password: str, ip: str) -> tuple[str, str]:
-        """``(session cookie value, CSRF token)``; refuses while the (user, address) pair is rate limited."""
-        from argon2 import PasswordHasher
-        from argon2.exceptions import InvalidHashError, VerificationError
+        """``(session cookie value, CSRF token)``; the console and the API share one limit per user name and per address.
 
-        now = self.clock()
-        key = f"{username.lower()}|{ip}"
-        with self.tx() as c:
-            c.execute(delete(s.login_attempts).where(s.login_attempts.c.at < now - self.login_window))
-            failures = c.execute(select(func.count()).select_from(s.login_attempts).where(s.login_attempts.c.key == key)).scalar() or 0
-            if failures >= self.login_limit:
-                self.record(c, f"user:{username}", "login.rate_limited", ip)
-        if failures >= self.login_limit:
-            raise LicensorError(
-                f"too many failed logins for {username} from {ip}: wait {int(self.login_window.total_seconds() // 60)} minutes",
-                code="rate_limited",
-            )
-        with self.tx() as c:
-            user = c.execute(select(s.users).where(s.users.c.username == username)).first()
-            ph = PasswordHasher()
-            ok = False
-            try:
-                # Hash even for unknown users so timing does not tell which names exist.
-                ok = (
-                    ph.verify(user.password_hash if user is not None else _dummy_hash(), password)
-                    and user is not None
-                    and not user.disabled
-                )
-            except (VerificationError, InvalidHashError):
-                ok = False
-            if not ok:
-                c.execute(s.login_attempts.insert().values(key=key, at=now))
-                self.record(c, f"user:{username}", "login.failed", ip)
-        if not ok:
+        Slow (argon2) and blocking: the HTTP edge runs it in a thread."""
+        try:
+            user = self.logins.attempt(username, ip, lambda: self._check_user(username, password))
+        except LicensorError as e:
+            if e.code == "rate_limited":
+                with self.tx() as c:
+                    self.record(c, f"user:{username[:100]}", "login.rate_limited", ip)
+            raise
+        if user is None:
+            with self.tx() as c:
+                self.record(c, f"user:{username[:100]}", "login.failed", ip)
             raise LicensorError("the user name or password is wrong", code="unauthorized")
-        assert user is not None
+        now = self.clock()
         cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.tx() as c:
-            c.execute(delete(s.login_attempts).where(s.login_attempts.c.key == key))
             c.execute(
                 s.sessions.insert().values(
                     id_hash=sha256(cookie), user_id=user.id, csrf=csrf, created_at=now, expires_at=now + self.session_ttl
@@ -990,6 +973,13 @@ class IssuerService:
             )
             self.record(c, f"user:{username}", "login", ip)
         return cookie, csrf
+
+    def _check_user(self, username: str, password: str) -> Row[Any] | None:
+        """The enabled user with this name and password, else None; the same argon2 cost when there is no such user."""
+        with self.tx(write=False) as c:
+            user = c.execute(select(s.users).where(s.users.c.username == username)).first()
+        ok = verify_password(user.password_hash if user is not None else None, password if len(password) <= 1000 else "")
+        return user if ok and len(password) <= 1000 and user is not None and not user.disabled else None
 
     def session_principal(self, cookie: str) -> Principal | None:
         with self.tx(write=False) as c:
@@ -1063,14 +1053,3 @@ class _GroupCommit:
             return
         for (_fn, fut), result in zip(jobs, results, strict=True):
             fut.set_result(result)
-
-
-_dummy: list[str] = []
-
-
-def _dummy_hash() -> str:
-    from argon2 import PasswordHasher
-
-    if not _dummy:
-        _dummy.append(PasswordHasher().hash(secrets.token_urlsafe(16)))
-    return _dummy[0]

@@ -14,7 +14,8 @@ variables, which win (so a container can be configured by environment alone)::
     [auth]                          # LICENSOR_COOKIE_SECURE=0 only for plain-HTTP development
     cookie_secure = true
     session_hours = 12
-    login_limit = 5                 # failed logins per user name and address ...
+    login_limit = 5                 # failed logins per user name ...
+    login_address_limit = 20        # ... and per client address ...
     login_window_minutes = 15       # ... within this window
 """
 
@@ -53,6 +54,7 @@ class IssuerSettings:
     cookie_secure: bool = True
     session_hours: float = 12
     login_limit: int = 5
+    login_address_limit: int = 20
     login_window_minutes: float = 15
     max_body: int = 256 * 1024
 
@@ -74,7 +76,7 @@ def load_settings(vendor_dir: Path, url: str | None = None, env: Mapping[str, st
             smtp[name] = v
     if env.get("LICENSOR_COOKIE_SECURE") is not None:
         auth["cookie_secure"] = env["LICENSOR_COOKIE_SECURE"] not in ("0", "false", "no")
-    for name in ("login_limit", "login_window_minutes", "session_hours"):
+    for name in ("login_limit", "login_address_limit", "login_window_minutes", "session_hours"):
         v = env.get(f"LICENSOR_{name.upper()}")
         if v is not None:
             auth[name] = v
@@ -95,6 +97,7 @@ def load_settings(vendor_dir: Path, url: str | None = None, env: Mapping[str, st
             cookie_secure=bool(auth.get("cookie_secure", True)),
             session_hours=float(auth.get("session_hours", 12)),
             login_limit=int(auth.get("login_limit", 5)),
+            login_address_limit=int(auth.get("login_address_limit", 20)),
             login_window_minutes=float(auth.get("login_window_minutes", 15)),
         )
     except ValueError as e:

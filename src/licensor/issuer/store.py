@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Boolean, Column, ForeignKey, Index, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
 
 from ..server.db import Database, PoolSize, UTCDateTime, make_engine
+from ..server.logins import login_table
 
 metadata = MetaData()
 
@@ -135,14 +136,7 @@ api_tokens = Table(
     Column("revoked_at", UTCDateTime, nullable=True),
 )
 
-login_attempts = Table(
-    "login_attempts",
-    metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True),
-    Column("key", String(300), nullable=False),  # username|ip
-    Column("at", UTCDateTime, nullable=False),
-    Index("ix_login_attempts_key_at", "key", "at"),
-)
+login_attempts = login_table(metadata)
 
 audit = Table(
     "audit",

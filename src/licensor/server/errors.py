@@ -3,6 +3,7 @@
 ``install_error_handlers(app)`` maps:
 
 - ``LicensorError``            -> its HTTP status (``STATUS``), body ``{"code", "hint", "details"?}``
+                                  (``rate_limited``: with ``Retry-After`` from ``details["retry_after"]``)
 - request validation failures  -> 422 ``invalid_request`` naming the field
 - ``HTTPException`` (404, 405…) -> its status with a code derived from it
 - a body over ``max_body``      -> 413 ``too_large`` (checked before the body is read)
@@ -60,7 +61,10 @@ def _validation_hint(exc: RequestValidationError) -> tuple[str, list[dict[str, A
 def install_error_handlers(app: FastAPI, *, max_body: int = 256 * 1024) -> None:
     @app.exception_handler(LicensorError)
     async def _licensor(_req: Request, exc: LicensorError) -> JSONResponse:
-        return error_response(exc.code, exc.hint, details=exc.details or None)
+        resp = error_response(exc.code, exc.hint, details=exc.details or None)
+        if exc.code == "rate_limited" and isinstance(exc.details.get("retry_after"), int):
+            resp.headers["Retry-After"] = str(exc.details["retry_after"])
+        return resp
 
     @app.exception_handler(RequestValidationError)
     async def _validation(_req: Request, exc: RequestValidationError) -> JSONResponse:

@@ -27,6 +27,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
+from ..errors import LicensorError
 from . import Pages, csrf_ok, form_text, plain, redirect, safe_next, set_session_cookie
 
 
@@ -124,6 +125,14 @@ class Console(Generic[U]):
         return self.pages.render(
             request, "login.html", status_code, next=safe_next(next, self.home), username=username, note=note, error=error, user=None
         )
+
+    def refused(self, request: Request, e: LicensorError, /, *, next: str, username: str) -> Response:
+        """The sign-in page for a sign-in the login limit refused (``e``: a ``rate_limited`` error), with ``Retry-After``."""
+        error = {"title": "Not signed in", "code": e.code, "hint": e.hint}
+        resp = self.login_page(request, 429, next=next, username=username, error=error)
+        if isinstance(e.details.get("retry_after"), int):
+            resp.headers["Retry-After"] = str(e.details["retry_after"])
+        return resp
 
     def signed_in(self, nxt: str, cookie: str, *, secure: bool) -> Response:
         """On to ``nxt`` with the new session's cookie (``secure``: sent over HTTPS only)."""

@@ -19,7 +19,6 @@ form carries a CSRF token; sessions are signed cookies that expire.
 from __future__ import annotations
 
 import os
-import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,6 +32,7 @@ from starlette.datastructures import FormData
 from ... import __version__
 from ...errors import LicensorError
 from ...request import Contact, decode_request, request_file
+from ...server.logins import in_thread
 from ...web import (
     FormError,
     Pages,
@@ -54,7 +54,6 @@ from ..runtime import Controller
 from . import model
 
 COOKIE = "licensor_controller_session"
-LOGIN_LIMIT, LOGIN_WINDOW = 10, 15 * 60.0  # failed sign-ins per address (per process) within seconds
 NAV = [
     ("/", "Dashboard"),
     ("/nodes", "Nodes"),
@@ -143,27 +142,22 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
         note = await run_in_threadpool(login_note)
         return console.login_page(request, next=next, username="admin", note=note)
 
-    failures: dict[str, list[float]] = {}
-
     @app.post("/login", include_in_schema=False)
     async def login(request: Request) -> Response:
         f = await console.login_form(request, username_limit=200)
-        now = time.monotonic()
-        recent = [t for t in failures.get(f.ip, []) if now - t < LOGIN_WINDOW]
-        if len(recent) >= LOGIN_LIMIT:
-            error = {"title": "Not signed in", "code": "rate_limited", "hint": f"too many failed sign-ins from {f.ip}: wait 15 minutes"}
-            return console.login_page(request, 429, next=f.next, username=f.username, error=error)
-        pw = f.password
-        ok = isinstance(pw, str) and len(pw) <= 1024 and await run_in_threadpool(ctl.check_password, f.username, pw)
+        pw = f.password if isinstance(f.password, str) else ""
+        try:
+            # The same limit as HTTP Basic, kept in the database (shared by workers and replicas, kept over restarts).
+            ok = await in_thread(ctl.login, f.username, pw, f.ip)
+        except LicensorError as e:
+            if e.code != "rate_limited":
+                raise
+            return console.refused(request, e, next=f.next, username=f.username)
         gen = await run_in_threadpool(model.password_generation, ctl)
         if not ok or gen is None:
-            failures[f.ip] = [*recent, now]
-            if len(failures) > 10_000:  # many addresses: forget the oldest rather than grow without bound
-                failures.pop(next(iter(failures)))
             error = {"title": "Not signed in", "code": "unauthorized", "hint": "the user name or password is wrong (the user is 'admin')"}
             note = await run_in_threadpool(login_note)
             return console.login_page(request, 401, next=f.next, username=f.username, note=note, error=error)
-        failures.pop(f.ip, None)
         cookie = await run_in_threadpool(sessions().issue, "admin", gen)
         return console.signed_in(f.next, cookie, secure=request.url.scheme == "https")
 

@@ -33,6 +33,7 @@ from starlette.datastructures import FormData
 
 from ...errors import LicensorError
 from ...license import LicenseType
+from ...server.logins import in_thread
 from ...web import (
     FormError,
     Pages,
@@ -122,10 +123,11 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
         try:
             if not isinstance(f.password, str) or not f.password or len(f.password) > 1000:
                 raise LicensorError("the user name or password is wrong", code="unauthorized")
-            cookie, _csrf = await run_in_threadpool(svc.login, f.username, f.password, f.ip)
+            cookie, _csrf = await in_thread(svc.login, f.username, f.password, f.ip)
         except LicensorError as e:
-            status = 401 if e.code == "unauthorized" else 429
-            return console.login_page(request, status, next=f.next, username=f.username, error=refusal(e, "Not signed in"))
+            if e.code == "rate_limited":
+                return console.refused(request, e, next=f.next, username=f.username)
+            return console.login_page(request, 401, next=f.next, username=f.username, error=refusal(e, "Not signed in"))
         return console.signed_in(f.next, cookie, secure=settings.cookie_secure)
 
     @app.post("/logout", include_in_schema=False)
