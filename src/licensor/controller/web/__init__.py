@@ -33,13 +33,14 @@ from starlette.datastructures import FormData
 from ... import __version__
 from ...errors import LicensorError
 from ...request import Contact, decode_request, request_file
+from ...server.inputs import MAX_CLUSTERS, MAX_MONTHS, MAX_NODES, is_address
 from ...web import (
     FormError,
     Pages,
     Session,
     SignedSessions,
     attachment,
-    form_int,
+    form_number,
     form_text,
     mailto,
     mount_static,
@@ -205,9 +206,13 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
     async def make_request(request: Request, sess: Session, form: FormData) -> Response:
         req = {k: form_text(form, k) for k in ("name", "email", "company", "nodes", "months", "remote_clusters")}
         try:
-            nodes, months, remote = form_int(form, "nodes"), form_int(form, "months"), form_int(form, "remote_clusters", 0)
+            nodes = form_number(form, "nodes", "Nodes", lo=1, hi=MAX_NODES)
+            months = form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
+            remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS, default=0)
             if nodes is None or months is None or remote is None:
                 raise FormError("nodes, months and remote clusters are whole numbers: fill them in")
+            if not is_address(req["email"]):
+                raise FormError("the e-mail must be one plain address such as name@example.com: the vendor sends the license there")
             code, text = await run_in_threadpool(
                 ctl.svc.request, Contact(req["name"], req["email"], req["company"]), nodes=nodes, months=months, remote_clusters=remote
             )
