@@ -233,8 +233,9 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
         code = form_text(form, "code", 16384)
         try:
             text = request_file(code, decode_request(code))
-        except LicensorError as e:
-            return plain(f"{e.code}: {e.hint}", 400)
+        except (LicensorError, RecursionError) as e:
+            shown = refusal(e, "")
+            return plain(f"{shown['code']}: {shown['hint']}", 400)
         return attachment(text, "license-request.txt")
 
     @app.post("/settings/license/activate", include_in_schema=False)
@@ -246,7 +247,7 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
             if not text.strip():
                 raise FormError("no license key was given: paste the key or the whole license file, or choose the file", "usage")
             act = await run_in_threadpool(ctl.activate, text)
-        except (LicensorError, FormError) as e:
+        except (LicensorError, FormError, RecursionError) as e:
             return await license_page(request, sess, 422, activate_error=refusal(e, "Not activated"), pasted=pasted)
         lic = act.verdict.license
         return redirect("/settings/license?activated=" + (lic.license_id if lic else ""))
