@@ -163,6 +163,9 @@ class TestEdgesInProcess:
             r = api.post("/api/v1/license/request", json={**good, "months": 10**10})
             assert r.status_code == 422 and "months" in assert_clean(r, "months")["hint"]
             assert api.post("/api/v1/license/request", json=good).status_code == 200
+            for released in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):
+                r = api.get("/api/v1/updates", params={"version": "2.0", "released": released})
+                assert r.status_code == 400 and assert_clean(r, released)["code"] == "usage", r.text
             c, csrf = self.signed_in(run)
             try:
                 form = {"csrf_token": csrf, **{k: str(v) for k, v in good.items()}, "remote_clusters": "0"}

@@ -107,6 +107,8 @@ class TestNumbersAndDates:
             ({"remote_clusters": 2**64}, "remote_clusters"),
             ({"expires": "2030-01-01T00:00:00"}, "expires"),
             ({"expires": "9999-12-31T00:00:00Z"}, "expires"),
+            ({"expires": "9999-12-31T23:59:59-01:00"}, "expires"),
+            ({"maintenance_until": "0001-01-01T00:00:00+01:00"}, "maintenance_until"),
             ({"maintenance_until": "2030-01-01"}, "maintenance_until"),
             ({"grace_days": False}, "grace_days"),
             ({"grace_days": 10**9}, "grace_days"),

@@ -44,7 +44,7 @@ from ..license import fmt_time
 from ..policy import feature_enabled, update_allowed
 from ..request import Contact
 from ..server.errors import error_response, install_error_handlers
-from ..server.inputs import Email, json_body
+from ..server.inputs import EARLIEST, LATEST, Email, in_range, json_body
 from ..server.openapi import document_errors, mount_docs
 from .batch import Batcher
 from .clock import clock_from_env
@@ -425,7 +425,10 @@ def _parse_date(text: str) -> datetime:
         t = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"'{text[:40]}' is not a date: use YYYY-MM-DD") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    if not in_range(t):
+        raise UsageError(f"'{text[:40]}' is not a plausible release date: give one from {EARLIEST.year} to {LATEST.year - 1}")
+    return t
 
 
 async def _key_from_request(request: Request) -> str:

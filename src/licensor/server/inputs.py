@@ -31,7 +31,8 @@ MAX_CLUSTERS = 100_000
 MAX_MONTHS = 1200  # a century
 MAX_GRACE_DAYS = 3650
 MAX_OFFSET = 1_000_000_000
-#: The latest date a license may name: leaves room for grace days and maintenance months before year 9999.
+#: The dates a license may name: room for grace days and maintenance months on both sides of datetime's range.
+EARLIEST = datetime(2000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
 # Strict: a JSON ``false`` or ``"5"`` is not a number of anything.
@@ -42,16 +43,21 @@ GraceDays = Annotated[int, Field(strict=True, ge=0, le=MAX_GRACE_DAYS)]
 Offset = Annotated[int, Field(ge=0, le=MAX_OFFSET)]
 
 
-def _not_too_late(t: datetime) -> datetime:
-    if t.astimezone(UTC) >= LATEST:
-        raise ValueError(f"the date must be before {LATEST.year}-01-01 (a perpetual license has no expiry at all)")
+def in_range(t: datetime) -> bool:
+    """Whether an aware ``t`` lies from EARLIEST to before LATEST (compared, never converted: year 9999 at -01:00 has no UTC)."""
+    return EARLIEST <= t < LATEST
+
+
+def _in_range(t: datetime) -> datetime:
+    if not in_range(t):
+        raise ValueError(f"the date must lie from {EARLIEST.year}-01-01 to before {LATEST.year}-01-01 (a perpetual license has no expiry)")
     return t
 
 
-#: A date and time with its time zone (RFC 3339, e.g. ``2027-06-30T00:00:00Z``), before year 9000.
+#: A date and time with its time zone (RFC 3339, e.g. ``2027-06-30T00:00:00Z``), from year 2000 to before 9000.
 Moment = Annotated[
     AwareDatetime,
-    AfterValidator(_not_too_late),
+    AfterValidator(_in_range),
     Field(description="RFC 3339 date and time with a time zone, e.g. 2027-06-30T00:00:00Z"),
 ]
 
@@ -108,6 +114,7 @@ async def form_body(request: Request, model: type[M], max_fields: int = 20) -> M
 
 
 __all__ = [
+    "EARLIEST",
     "EMAIL_PATTERN",
     "LATEST",
     "MAX_CLUSTERS",
@@ -124,6 +131,7 @@ __all__ = [
     "Nodes",
     "Offset",
     "form_body",
+    "in_range",
     "is_address",
     "json_body",
     "located",

@@ -34,7 +34,7 @@ from starlette.datastructures import FormData
 
 from ...errors import LicensorError
 from ...license import LicenseType
-from ...server.inputs import LATEST, MAX_CLUSTERS, MAX_GRACE_DAYS, MAX_MONTHS, MAX_NODES
+from ...server.inputs import EARLIEST, LATEST, MAX_CLUSTERS, MAX_GRACE_DAYS, MAX_MONTHS, MAX_NODES, in_range
 from ...web import (
     FormError,
     Pages,
@@ -77,8 +77,11 @@ def _date(text: str) -> datetime | None:
         raise FormError(f"'{text[:40]}' is not a date: use YYYY-MM-DD") from None
     # The form asks for a day (YYYY-MM-DD), which the form's hint says is read as UTC.
     t = t.replace(tzinfo=UTC) if t.tzinfo is None else t
-    if t >= LATEST:
-        raise FormError(f"the expiry date must be before {LATEST.year}-01-01: leave it empty and choose the perpetual type for no expiry")
+    if not in_range(t):
+        raise FormError(
+            f"the expiry date must lie from {EARLIEST.year}-01-01 to before {LATEST.year}-01-01: for no expiry, leave it empty "
+            "and choose the perpetual type"
+        )
     return t
 
 
