@@ -16,7 +16,9 @@ renewing and sending with fuzzed terms.  (OpenAPI links would not help here: no 
 body can make the signed request code the first call needs.)
 
 Failures are collected, not shrunk: the test fails listing each with its curl command.
-``scale()``: short ~2 k calls (about a minute here), long (``LICENSOR_ATTACK_LONG=1``) ~20 k.
+``scale()``: the short run makes ~6 cases per operation and mode (about 600 calls), the long run
+(``LICENSOR_ATTACK_LONG=1``) up to 150 (about 10 k calls where the machine is fast enough); each
+service has a time budget after which the remaining operations get 2 cases each.
 """
 
 from __future__ import annotations
@@ -88,9 +90,11 @@ class Caller:
     weight: int  # how often this caller is drawn, relative: callers that get past auth get more
 
 
-def fuzz(run: Running, callers: list[Caller], known: Callable[[Any, Any], None], tally: Tally, per_operation: int) -> None:
+def fuzz(run: Running, callers: list[Caller], known: Callable[[Any, Any], None], tally: Tally, per_operation: int, budget: float) -> None:
     """Every operation of ``run``'s document, positive and negative, each case from a caller drawn by weight;
-    ``known(case, draw)`` may put in real values."""
+    ``known(case, draw)`` may put in real values.  Past ``budget`` seconds the remaining operations get 2 cases each:
+    every operation is still tried, and a slow machine does not stretch the run without bound."""
+    deadline = time.monotonic() + budget
     schema = schemathesis.openapi.from_url(run.base + "/openapi.json", config=CONFIG)
     operations = [r.ok() for r in schema.get_all_operations()]
     assert len(operations) >= 15
@@ -103,7 +107,8 @@ def fuzz(run: Running, callers: list[Caller], known: Callable[[Any, Any], None],
     try:
         for op in operations:
             for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
-                _fuzz_operation(run, op, mode, sessions, known, tally, per_operation)
+                n = per_operation if time.monotonic() < deadline else 2
+                _fuzz_operation(run, op, mode, sessions, known, tally, n)
     finally:
         for session in set(sessions):
             session.close()
@@ -250,17 +255,22 @@ def _controller_callers(run: Running) -> list[Caller]:
     ]
 
 
+# Short: ~6 cases per operation and mode, ~45 s per service; long: up to 150, ~150 s per service.
+PER_OPERATION, BUDGET = scale(6, 150), float(scale(45, 150))
+
+
+@pytest.mark.timeout(900)
 class TestFuzz:
     def test_issuer(self, issuer_run: Running) -> None:
         """The issuer: every operation, every caller (anonymous, admin, each scope, session + CSRF): no 5xx, no schema violation."""
         tally = Tally()
-        fuzz(issuer_run, _issuer_callers(issuer_run), _issuer_known(issuer_run), tally, scale(6, 100))
+        fuzz(issuer_run, _issuer_callers(issuer_run), _issuer_known(issuer_run), tally, PER_OPERATION, BUDGET)
         record("fuzz", calls=tally.calls, server_errors=tally.server_errors, schema_violations=tally.schema_violations)
         assert tally.server_errors == 0 and tally.schema_violations == 0, "\n\n".join(tally.failures)
 
     def test_controller(self, controller_run: Running) -> None:
         """The controller: every operation, every caller (anonymous, admin token, join token, Basic): no 5xx, no schema violation."""
         tally = Tally()
-        fuzz(controller_run, _controller_callers(controller_run), _controller_known(controller_run), tally, scale(6, 100))
+        fuzz(controller_run, _controller_callers(controller_run), _controller_known(controller_run), tally, PER_OPERATION, BUDGET)
         record("fuzz", calls=tally.calls, server_errors=tally.server_errors, schema_violations=tally.schema_violations)
         assert tally.server_errors == 0 and tally.schema_violations == 0, "\n\n".join(tally.failures)
