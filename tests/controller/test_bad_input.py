@@ -133,3 +133,45 @@ class TestBadInput:
         assert r.status_code == 200 and r.json()["status"]["nodes_limit"] == 2
         refused = server.get("/api/v1/audit?event=activation_refused").json()
         assert {e["code"] for e in refused} >= {"malformed", "unknown_key"}
+
+
+class TestEdgesInProcess:
+    """The controller in this process (``create_app`` under uvicorn): e-mail and number refusals at the API and console."""
+
+    @staticmethod
+    def signed_in(run: Any) -> tuple[httpx.Client, str]:
+        import re
+
+        from tests.inprocess import PASSWORD
+
+        c = httpx.Client(base_url=run.base, timeout=30)  # the caller closes it
+        assert c.post("/login", data={"username": "admin", "password": PASSWORD, "next": "/"}).status_code == 303
+        m = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/settings/license").text)
+        assert m
+        return c, m.group(1)
+
+    def test_request_refuses_header_injection_and_huge_numbers(self, tmp_path: Any) -> None:
+        """Defects 6 and 7: a contact e-mail with a line break or a second address, or months past a century,
+        is refused (422 naming the field) at the API and inline in the console, and no request code is made."""
+        from tests.inprocess import controller
+
+        good = {"name": "Ada", "email": "ada@example.com", "company": "ACME", "nodes": 3, "months": 12}
+        with controller(f"sqlite:///{tmp_path / 'c.db'}") as run, run.client("admin") as api:
+            for email in ("a@b.c\nBcc: x@y.z", "a@b.c, x@y.z", "Ada <a@b.c>"):
+                r = api.post("/api/v1/license/request", json={**good, "email": email})
+                assert r.status_code == 422 and "email" in assert_clean(r, email)["hint"], r.text
+            r = api.post("/api/v1/license/request", json={**good, "months": 10**10})
+            assert r.status_code == 422 and "months" in assert_clean(r, "months")["hint"]
+            assert api.post("/api/v1/license/request", json=good).status_code == 200
+            for released in ("9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"):
+                r = api.get("/api/v1/updates", params={"version": "2.0", "released": released})
+                assert r.status_code == 400 and assert_clean(r, released)["code"] == "usage", r.text
+            c, csrf = self.signed_in(run)
+            try:
+                form = {"csrf_token": csrf, **{k: str(v) for k, v in good.items()}, "remote_clusters": "0"}
+                for field, value in (("email", "a@b.c\nBcc: x@y.z"), ("months", "10000000000"), ("nodes", "9" * 40)):
+                    r = c.post("/settings/license/request", data={**form, field: value})
+                    assert r.status_code == 422 and "text/html" in r.headers["content-type"], (field, r.status_code, r.text[:200])
+                assert c.post("/settings/license/request", data=form).status_code == 200
+            finally:
+                c.close()

@@ -25,12 +25,10 @@ Agents: ``Authorization: Bearer <join token>``; a join token cannot call admin r
 import asyncio
 import base64
 import binascii
-import inspect
 import json
 import logging
 import math
 import os
-import re
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -38,16 +36,16 @@ from datetime import UTC, datetime
 from typing import Annotated, Any
 
 from fastapi import Depends, FastAPI, Header, Path, Query, Request
-from fastapi.exceptions import RequestValidationError
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
-from starlette.exceptions import HTTPException as StarletteHTTPException
+from pydantic import BaseModel, ConfigDict, Field
 
 from ..errors import LicensorError, UsageError
 from ..license import fmt_time
 from ..policy import feature_enabled, update_allowed
 from ..request import Contact
 from ..server.errors import error_response, install_error_handlers
+from ..server.inputs import EARLIEST, LATEST, Email, in_range, json_body
+from ..server.openapi import document_errors, mount_docs
 from .batch import Batcher
 from .clock import clock_from_env
 from .runtime import Controller, Op
@@ -57,7 +55,6 @@ from .service import Clock, ControllerService, system_clock
 log = logging.getLogger("licensor.controller")
 
 ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@-]{0,199}$"
-_ID_RE = re.compile(ID_PATTERN)
 MONTH_PATTERN = r"^\d{4}-(0[1-9]|1[0-2])$"
 MAX_KEY_BYTES = 64 * 1024
 
@@ -93,7 +90,7 @@ class _Strict(BaseModel):
 
 class RequestIn(_Strict):
     name: str = Field(min_length=1, max_length=200)
-    email: str = Field(min_length=3, max_length=200)
+    email: Email
     company: str = Field(min_length=1, max_length=200)
     nodes: int = Field(ge=1, le=10_000_000)
     months: int = Field(ge=1, le=1200)
@@ -196,18 +193,12 @@ def create_app(settings: ControllerSettings) -> FastAPI:
         version="1",
         description="Enforces the license at the customer: admits agent nodes and remote clusters within its limits.",
         lifespan=lifespan,
+        docs_url=None,  # mount_docs serves Swagger UI from the installed package, not from a CDN
+        redoc_url=None,
     )
     install_error_handlers(app, max_body=settings.max_body)
-    shared_http = app.exception_handlers[StarletteHTTPException]
-
-    async def http_errors(request: Request, exc: Exception) -> Any:
-        # FastAPI's own words for a body that is not JSON tell nobody what to do.
-        if isinstance(exc, StarletteHTTPException) and exc.status_code == 400 and exc.detail == "There was an error parsing the body":
-            return error_response("bad_request", "the request body is not valid JSON: send a JSON object as shown in /openapi.json", 400)
-        out = shared_http(request, exc)
-        return await out if inspect.isawaitable(out) else out
-
-    app.add_exception_handler(StarletteHTTPException, http_errors)
+    document_errors(app, guarded=lambda path: path.startswith("/api/"))
+    mount_docs(app)
     app.state.controller = ctl
 
     async def admin(request: Request) -> str:
@@ -416,17 +407,11 @@ def _routes(
     # validated straight from bytes (same model, same 422 errors as elsewhere).
     async def join(request: Request) -> Response:
         await fast_agent(request)
-        try:
-            body = model.model_validate_json(await request.body())
-        except ValidationError as e:
-            raise RequestValidationError([{**err, "loc": ("body", *err.get("loc", ()))} for err in e.errors()]) from None
-        data = body.model_dump()
+        data = (await json_body(request, model)).model_dump()
         return seated(await batcher.submit(Op("join", kind, data[id_field], data["address"], request.headers.get(SEAT_SECRET_HEADER, ""))))
 
-    async def heartbeat(request: Request, seat_id: str) -> Response:
+    async def heartbeat(request: Request, seat_id: SeatId) -> Response:
         await fast_agent(request)
-        if not _ID_RE.fullmatch(seat_id):
-            raise RequestValidationError([{"loc": ("path", "seat_id"), "msg": f"String should match pattern '{ID_PATTERN}'", "type": "x"}])
         return seated(await batcher.submit(Op("heartbeat", kind, seat_id, secret=request.headers.get(SEAT_SECRET_HEADER, ""))))
 
     async def leave(
@@ -482,7 +467,10 @@ def _parse_date(text: str) -> datetime:
         t = datetime.fromisoformat(text.strip())
     except ValueError:
         raise UsageError(f"'{text[:40]}' is not a date: use YYYY-MM-DD") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    if not in_range(t):
+        raise UsageError(f"'{text[:40]}' is not a plausible release date: give one from {EARLIEST.year} to {LATEST.year - 1}")
+    return t
 
 
 async def _key_from_request(request: Request) -> str:

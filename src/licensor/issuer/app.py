@@ -10,7 +10,7 @@ database.
 
 import os
 import secrets
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,6 +23,8 @@ from ..errors import LicensorError
 from ..license import LicenseType
 from ..server.errors import install_error_handlers
 from ..server.logins import in_thread
+from ..server.inputs import Clusters, GraceDays, Moment, Months, Nodes, Offset, form_body, json_body
+from ..server.openapi import document_errors, mount_docs
 from ..web import set_session_cookie
 from .service import IssuerService, Principal
 from .settings import IssuerSettings, load_settings
@@ -38,35 +40,37 @@ def _err(code: str, hint: str) -> LicensorError:
 
 # -- request bodies -------------------------------------------------------------
 
+Features = Annotated[list[Annotated[str, Field(max_length=100)]], Field(max_length=1000)]
+
 
 class Terms(BaseModel):
-    nodes: int | None = Field(None, ge=0)
-    months: int | None = Field(None, ge=1)
-    expires: datetime | None = None
-    maintenance_until: datetime | None = None
-    remote_clusters: int | None = Field(None, ge=0)
-    features: list[str] | None = None
+    nodes: Nodes | None = None
+    months: Months | None = None
+    expires: Moment | None = None
+    maintenance_until: Moment | None = None
+    remote_clusters: Clusters | None = None
+    features: Features | None = None
 
 
 class IssueBody(Terms):
     request_code: str = Field(..., max_length=16384, description="the request code or request file text")
-    plan: str | None = None
+    plan: str | None = Field(None, max_length=100)
     type: LicenseType | None = None
-    customer: str | None = None
-    grace_days: int | None = Field(None, ge=0)
+    customer: str | None = Field(None, max_length=200)
+    grace_days: GraceDays | None = None
 
 
 class RenewBody(Terms):
-    grace_days: int | None = Field(None, ge=0)
+    grace_days: GraceDays | None = None
 
 
 class RehostBody(BaseModel):
     request_code: str = Field(..., max_length=16384)
-    nodes: int | None = Field(None, ge=0)
-    expires: datetime | None = None
-    maintenance_until: datetime | None = None
-    remote_clusters: int | None = Field(None, ge=0)
-    features: list[str] | None = None
+    nodes: Nodes | None = None
+    expires: Moment | None = None
+    maintenance_until: Moment | None = None
+    remote_clusters: Clusters | None = None
+    features: Features | None = None
 
 
 class InspectBody(BaseModel):
@@ -74,7 +78,7 @@ class InspectBody(BaseModel):
 
 
 class SendBody(BaseModel):
-    to: str | None = Field(None, max_length=320, description="default: the contact e-mail of the request code")
+    to: str | None = Field(None, max_length=320, description="one plain e-mail address; default: the contact e-mail of the request code")
 
 
 class UsageBody(BaseModel):
@@ -83,15 +87,15 @@ class UsageBody(BaseModel):
 
 class PlanBody(BaseModel):
     type: LicenseType
-    months: int | None = Field(None, ge=1)
-    maintenance_months: int | None = Field(None, ge=1)
-    nodes: int | None = Field(None, ge=0)
-    features: list[str] = []
-    grace_days: int = Field(0, ge=0)
+    months: Months | None = None
+    maintenance_months: Months | None = None
+    nodes: Nodes | None = None
+    features: Features = []
+    grace_days: GraceDays = 0
 
 
 class ProductBody(BaseModel):
-    features: list[str] = []
+    features: Features = []
 
 
 class LoginBody(BaseModel):
@@ -133,6 +137,8 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
         redoc_url=None,
     )
     install_error_handlers(app, max_body=settings.max_body)
+    document_errors(app, guarded=lambda path: path.startswith("/api/"))
+    mount_docs(app)
     app.state.service = svc
     app.state.settings = settings
 
@@ -183,10 +189,9 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
     @app.post("/api/v1/login", tags=["auth"], summary="log in as an admin user; sets the session cookie")
     async def login(request: Request) -> JSONResponse:
         if request.headers.get("content-type", "").startswith("application/json"):
-            body = LoginBody.model_validate(await request.json())
+            body = await json_body(request, LoginBody)
         else:
-            form = await request.form()
-            body = LoginBody(username=str(form.get("username") or ""), password=str(form.get("password") or ""))
+            body = await form_body(request, LoginBody)
         ip = request.client.host if request.client else "unknown"
         # argon2 and the bookkeeping block: off the event loop, in the login threads.
         cookie, csrf = await in_thread(svc.login, body.username, body.password, ip)
@@ -194,7 +199,7 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
         set_session_cookie(resp, SESSION_COOKIE, cookie, hours=settings.session_hours, secure=settings.cookie_secure)
         return resp
 
-    @app.post("/api/v1/logout", tags=["auth"], summary="end this session")
+    @app.post("/api/v1/logout", tags=["auth"], summary="end this session", status_code=204)
     def logout(request: Request, p: Annotated[Principal, read]) -> Response:
         cookie = request.cookies.get(SESSION_COOKIE)
         if cookie:
@@ -240,7 +245,7 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
         installation_id: str | None = None,
         customer: str | None = None,
         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-        offset: Annotated[int, Query(ge=0)] = 0,
+        offset: Annotated[Offset, Query()] = 0,
     ) -> list[dict[str, Any]]:
         return svc.search(q, installation_id=installation_id, customer=customer, limit=limit, offset=offset)
 
@@ -263,11 +268,11 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
 
     @app.post("/api/v1/licenses/{license_id}/send", tags=["licenses"], summary="e-mail the license file")
     def send(license_id: str, body: SendBody, p: Annotated[Principal, write]) -> dict[str, Any]:
-        from .mail import license_message
+        from .mail import check_address, license_message
         from .mail import send as smtp_send
 
         issued = svc.issued(license_id)
-        to = body.to or svc.contact_email(license_id)
+        to = check_address(body.to or svc.contact_email(license_id))
         smtp_send(settings.smtp, license_message(issued, sender=settings.smtp.sender, to=to))
         svc.record_sent(license_id, to, p.actor)
         return {"sent": True, "to": to, "license_id": license_id}

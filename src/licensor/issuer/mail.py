@@ -8,14 +8,33 @@ from email.message import EmailMessage
 
 from ..errors import LicensorError, UsageError
 from ..license import fmt_time
+from ..server.inputs import is_address
 from .service import Issued
 from .settings import SmtpSettings
 
 
+def check_address(to: str) -> str:
+    """``to`` if it is exactly one plain e-mail address (``name@example.com``); else a 400 ``invalid_email``."""
+    if not is_address(to):
+        shown = to[:80].encode("unicode_escape").decode("ascii")
+        raise LicensorError(
+            f"the address '{shown}' is not one plain e-mail address: give a single plain address such as name@example.com "
+            "(no name, no second address, no line breaks)",
+            code="invalid_email",
+        )
+    return to
+
+
+def _one_line(text: str) -> str:
+    return "".join(" " if ch < " " or ch == "\x7f" else ch for ch in text)[:200]
+
+
 def license_message(issued: Issued, *, sender: str, to: str) -> EmailMessage:
     lic = issued.license
+    to = check_address(to)
     msg = EmailMessage()
-    msg["Subject"] = f"Your {lic.product} license for {lic.customer} (serial {lic.serial})"
+    # Product and customer come from a request code: a line break there must not become a header of its own.
+    msg["Subject"] = _one_line(f"Your {lic.product} license for {lic.customer} (serial {lic.serial})")
     msg["From"] = sender
     msg["To"] = to
     lines = [

@@ -5,7 +5,8 @@
 - ``LicensorError``            -> its HTTP status (``STATUS``), body ``{"code", "hint", "details"?}``
                                   (``rate_limited``: with ``Retry-After`` from ``details["retry_after"]``)
 - request validation failures  -> 422 ``invalid_request`` naming the field
-- ``HTTPException`` (404, 405…) -> its status with a code derived from it
+- ``HTTPException`` (404, 405…) -> its status with a code derived from it; a 405 lists the path's methods in ``Allow``
+- ``RecursionError``           -> 400 ``malformed`` (crafted, absurdly nested input; the parsers refuse it first)
 - a body over ``max_body``      -> 413 ``too_large`` (checked before the body is read)
 - anything else                -> 500 ``internal`` (a bug: logged, never shown)
 """
@@ -19,9 +20,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
+from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from ..errors import LicensorError
+from .inputs import TOO_DEEP
 
 log = logging.getLogger("licensor.http")
 
@@ -29,6 +32,7 @@ log = logging.getLogger("licensor.http")
 STATUS: dict[str, int] = {
     "malformed": 400,
     "usage": 400,
+    "invalid_email": 400,
     "invalid_request": 422,
     "unauthorized": 401,
     "forbidden": 403,
@@ -37,6 +41,8 @@ STATUS: dict[str, int] = {
     "too_large": 413,
     "rate_limited": 429,
 }
+
+_PARSE_FAILED = "There was an error parsing the body"  # FastAPI's words for a body it could not read
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
@@ -72,17 +78,29 @@ def install_error_handlers(app: FastAPI, *, max_body: int = 256 * 1024) -> None:
         return error_response("invalid_request", hint, 422, {"errors": errors})
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, f"http_{exc.status_code}")
-        hint = (
-            exc.detail
-            if isinstance(exc.detail, str) and exc.detail not in ("Not Found", "Method Not Allowed")
-            else {
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:
+            headers["Allow"] = allowed_methods(request)
+        if exc.detail == _PARSE_FAILED:
+            hint = "the request body could not be read (not JSON, not UTF-8, or nested far too deeply): send JSON as /openapi.json shows"
+        elif isinstance(exc.detail, str) and exc.detail not in ("Not Found", "Method Not Allowed"):
+            hint = exc.detail[:1].lower() + exc.detail[1:]
+        else:
+            hint = {
                 404: "there is no such endpoint or object: see /openapi.json for the API",
-                405: "this endpoint does not take that method: see /openapi.json for the API",
+                405: f"this endpoint does not take that method (it takes {headers.get('Allow') or 'none'}): see /openapi.json for the API",
             }.get(exc.status_code, "the request was refused")
-        )
-        return error_response(code, hint, exc.status_code)
+        resp = error_response(code, hint, exc.status_code)
+        resp.headers.update(headers)
+        return resp
+
+    @app.exception_handler(RecursionError)
+    async def _too_deep(_req: Request, _exc: RecursionError) -> JSONResponse:
+        # Only crafted input nests deep enough to exhaust the parser; the parsers refuse it themselves, this is the last guard.
+        log.warning("refused input nested too deeply to parse")
+        return error_response("malformed", TOO_DEEP, 400)
 
     @app.exception_handler(Exception)
     async def _internal(_req: Request, exc: Exception) -> JSONResponse:
@@ -90,6 +108,15 @@ def install_error_handlers(app: FastAPI, *, max_body: int = 256 * 1024) -> None:
         return error_response("internal", "the server hit an internal error; it was logged: report it to your vendor", 500)
 
     app.add_middleware(BodyLimit, max_body=max_body)
+
+
+def allowed_methods(request: Request) -> str:
+    """The methods every route at this request's path takes (what a 405's ``Allow`` header must list)."""
+    methods: set[str] = set()
+    for route in request.app.router.routes:
+        if isinstance(route, Route) and route.methods and route.matches(request.scope)[0] != Match.NONE:
+            methods |= route.methods
+    return ", ".join(sorted(methods))
 
 
 class BodyLimit:

@@ -241,6 +241,17 @@ def form_int(form: Mapping[str, Any], name: str, default: int | None = None) -> 
         return default
 
 
+def form_number(form: Mapping[str, Any], name: str, label: str, *, lo: int, hi: int, default: int | None = None) -> int | None:
+    """A whole number from ``lo`` to ``hi`` in field ``name`` (empty: ``default``); anything else is a ``FormError`` naming ``label``."""
+    v = form.get(name)
+    if not isinstance(v, str) or not v.strip():
+        return default
+    text = v.strip()
+    if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 12 or not lo <= int(text) <= hi:
+        raise FormError(f"{label} must be a whole number from {lo} to {hi:,}: '{text[:20]}' is not")
+    return int(text)
+
+
 class FormError(Exception):
     """Bad input in a console form: shown inline next to the form, nothing changes."""
 
@@ -249,8 +260,14 @@ class FormError(Exception):
         self.code, self.hint = code, hint
 
 
-def refusal(e: LicensorError | FormError, title: str) -> dict[str, str]:
-    """An error as the ``error_box`` macro shows it: a title, the error's code and its hint."""
+def refusal(e: LicensorError | FormError | RecursionError, title: str) -> dict[str, str]:
+    """An error as the ``error_box`` macro shows it: a title, the error's code and its hint.
+
+    A ``RecursionError`` is what a parser meets in crafted, absurdly nested input: shown as the malformed input it is."""
+    if isinstance(e, RecursionError):
+        from ..server.inputs import too_deep
+
+        e = too_deep()
     return {"title": title, "code": e.code, "hint": e.hint}
 
 
@@ -281,6 +298,7 @@ __all__ = [
     "csrf_ok",
     "days_left",
     "form_int",
+    "form_number",
     "form_text",
     "mailto",
     "mount_static",

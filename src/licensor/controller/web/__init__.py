@@ -33,13 +33,14 @@ from ... import __version__
 from ...errors import LicensorError
 from ...request import Contact, decode_request, request_file
 from ...server.logins import in_thread
+from ...server.inputs import MAX_CLUSTERS, MAX_MONTHS, MAX_NODES, is_address
 from ...web import (
     FormError,
     Pages,
     Session,
     SignedSessions,
     attachment,
-    form_int,
+    form_number,
     form_text,
     mailto,
     mount_static,
@@ -199,9 +200,13 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
     async def make_request(request: Request, sess: Session, form: FormData) -> Response:
         req = {k: form_text(form, k) for k in ("name", "email", "company", "nodes", "months", "remote_clusters")}
         try:
-            nodes, months, remote = form_int(form, "nodes"), form_int(form, "months"), form_int(form, "remote_clusters", 0)
+            nodes = form_number(form, "nodes", "Nodes", lo=1, hi=MAX_NODES)
+            months = form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
+            remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS, default=0)
             if nodes is None or months is None or remote is None:
                 raise FormError("nodes, months and remote clusters are whole numbers: fill them in")
+            if not is_address(req["email"]):
+                raise FormError("the e-mail must be one plain address such as name@example.com: the vendor sends the license there")
             code, text = await run_in_threadpool(
                 ctl.svc.request, Contact(req["name"], req["email"], req["company"]), nodes=nodes, months=months, remote_clusters=remote
             )
@@ -222,8 +227,9 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
         code = form_text(form, "code", 16384)
         try:
             text = request_file(code, decode_request(code))
-        except LicensorError as e:
-            return plain(f"{e.code}: {e.hint}", 400)
+        except (LicensorError, RecursionError) as e:
+            shown = refusal(e, "")
+            return plain(f"{shown['code']}: {shown['hint']}", 400)
         return attachment(text, "license-request.txt")
 
     @app.post("/settings/license/activate", include_in_schema=False)
@@ -235,7 +241,7 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
             if not text.strip():
                 raise FormError("no license key was given: paste the key or the whole license file, or choose the file", "usage")
             act = await run_in_threadpool(ctl.activate, text)
-        except (LicensorError, FormError) as e:
+        except (LicensorError, FormError, RecursionError) as e:
             return await license_page(request, sess, 422, activate_error=refusal(e, "Not activated"), pasted=pasted)
         lic = act.verdict.license
         return redirect("/settings/license?activated=" + (lic.license_id if lic else ""))

@@ -25,6 +25,7 @@ import json
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from fastapi import FastAPI, Request
 from fastapi.responses import Response
@@ -34,11 +35,12 @@ from starlette.datastructures import FormData
 from ...errors import LicensorError
 from ...license import LicenseType
 from ...server.logins import in_thread
+from ...server.inputs import EARLIEST, LATEST, MAX_CLUSTERS, MAX_GRACE_DAYS, MAX_MONTHS, MAX_NODES, in_range
 from ...web import (
     FormError,
     Pages,
     attachment,
-    form_int,
+    form_number,
     form_text,
     mailto,
     mount_static,
@@ -74,7 +76,14 @@ def _date(text: str) -> datetime | None:
         t = datetime.fromisoformat(text)
     except ValueError:
         raise FormError(f"'{text[:40]}' is not a date: use YYYY-MM-DD") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    # The form asks for a day (YYYY-MM-DD), which the form's hint says is read as UTC.
+    t = t.replace(tzinfo=UTC) if t.tzinfo is None else t
+    if not in_range(t):
+        raise FormError(
+            f"the expiry date must lie from {EARLIEST.year}-01-01 to before {LATEST.year}-01-01: for no expiry, leave it empty "
+            "and choose the perpetual type"
+        )
+    return t
 
 
 def license_mailto(lic: dict[str, Any], to: str, file: str) -> str:
@@ -178,7 +187,7 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
             if not text.strip():
                 raise FormError("no request code was given: paste the code (or the request file) or choose the file", "usage")
             ctx = await run_in_threadpool(preview_context, text)
-        except (LicensorError, FormError) as e:
+        except (LicensorError, FormError, RecursionError) as e:
             return await issue_form(request, p, 422, error=refusal(e, "This request code cannot be used"), code_text=text)
         return render(request, p, "preview.html", page_title="Request preview", error=None, **ctx)
 
@@ -192,25 +201,29 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
         try:
             typ: LicenseType = "perpetual" if terms["type"] == "perpetual" else "subscription"
             expires = _date(terms["expires"])
+            nodes = form_number(form, "nodes", "Nodes", lo=0, hi=MAX_NODES)
+            months = None if expires else form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
+            remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS)
+            grace = form_number(form, "grace_days", "Grace days", lo=0, hi=MAX_GRACE_DAYS)
             issued = await run_in_threadpool(
                 lambda: svc.issue(
                     text,
                     actor=p.actor,
                     plan=terms["plan"] or None,
                     type=typ,
-                    nodes=form_int(form, "nodes"),
-                    months=None if expires else form_int(form, "months"),
+                    nodes=nodes,
+                    months=months,
                     expires=expires,
-                    remote_clusters=form_int(form, "remote_clusters"),
+                    remote_clusters=remote,
                     features=_features(terms["features"]),
                     customer=terms["customer"] or None,
-                    grace_days=form_int(form, "grace_days"),
+                    grace_days=grace,
                 )
             )
-        except (LicensorError, FormError) as e:
+        except (LicensorError, FormError, RecursionError) as e:
             try:
                 ctx = await run_in_threadpool(preview_context, text, terms)
-            except LicensorError as e2:
+            except (LicensorError, RecursionError) as e2:
                 return await issue_form(request, p, 422, error=refusal(e2, "This request code cannot be used"), code_text=text)
             return render(request, p, "preview.html", 422, page_title="Request preview", error=refusal(e, "Not issued"), **ctx)
         return redirect(f"/licenses/{issued.license.license_id}?new=1")
@@ -271,17 +284,20 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
     async def renew(request: Request, p: Principal, form: FormData, license_id: str) -> Response:
         try:
             feats = form_text(form, "features", 2000)
+            months = form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
+            nodes = form_number(form, "nodes", "Nodes", lo=0, hi=MAX_NODES)
+            remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS)
             issued = await run_in_threadpool(
                 lambda: svc.renew(
                     license_id,
                     actor=p.actor,
-                    months=form_int(form, "months"),
-                    nodes=form_int(form, "nodes"),
-                    remote_clusters=form_int(form, "remote_clusters"),
+                    months=months,
+                    nodes=nodes,
+                    remote_clusters=remote,
                     features=_features(feats) if feats else None,
                 )
             )
-        except LicensorError as e:
+        except (LicensorError, FormError) as e:
             return await license_page(request, p, license_id, 422, error=refusal(e, "Not renewed"))
         return redirect(f"/licenses/{issued.license.license_id}?new=1")
 
@@ -293,7 +309,7 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
             if not text.strip():
                 raise FormError("paste the new installation's request code to rehost this license", "usage")
             issued = await run_in_threadpool(lambda: svc.rehost(license_id, text, actor=p.actor))
-        except (LicensorError, FormError) as e:
+        except (LicensorError, FormError, RecursionError) as e:
             return await license_page(request, p, license_id, 422, error=refusal(e, "Not rehosted"))
         return redirect(f"/licenses/{issued.license.license_id}?new=1")
 
@@ -310,7 +326,7 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
             await run_in_threadpool(svc.record_sent, license_id, to, p.actor)
         except LicensorError as e:
             return await license_page(request, p, license_id, 422, error=refusal(e, "Not sent"))
-        return redirect(f"/licenses/{license_id}?sent={to}")
+        return redirect(f"/licenses/{quote(license_id, safe='')}?sent={quote(to, safe='@')}")
 
     # -- customers, installations ------------------------------------------------------
 
@@ -392,7 +408,7 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
             if not text.strip():
                 raise FormError("no usage report was given: paste it or choose the file", "usage")
             result = await run_in_threadpool(lambda: svc.import_usage(text, actor=p.actor))
-        except (LicensorError, FormError) as e:
+        except (LicensorError, FormError, RecursionError) as e:
             error = refusal(e, "Not imported")
         items = await run_in_threadpool(svc.usage)
         return render(
