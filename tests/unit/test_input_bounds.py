@@ -267,3 +267,51 @@ class TestDefect9Base64:
 
         with pytest.raises(MalformedError):
             parse_public_key(VENDOR.key.paserk_public() + "=")
+
+
+class TestDefect4OnTheEdges:
+    """The vendor's CLI and API refuse a crafted request code cleanly (they map MalformedError; the core decides)."""
+
+    CODES = [
+        crafted_request(InstallationKey.generate(), b"[" * 50_000),
+        crafted_request(InstallationKey.generate(), json.dumps(request_doc(n=2**64, r=10**30)).encode()),
+        crafted_request(InstallationKey.generate(), json.dumps(request_doc(m=10**10)).encode()),
+    ]
+
+    def test_cli_inspect_request_has_no_traceback(self, tmp_path: Any) -> None:
+        """'licensor vendor inspect-request' exits 2 with the malformed code and a hint, not a traceback."""
+        import os
+
+        from tests.helpers import run_licensor
+
+        for i, code in enumerate(self.CODES):
+            path = tmp_path / f"code{i}.txt"
+            path.write_text(code)
+            proc = run_licensor("vendor", "inspect-request", str(path), env=dict(os.environ), timeout=60)
+            assert proc.returncode == 2, proc
+            assert "malformed" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+
+    def test_issuer_api_inspect_is_400(self, tmp_path: Any) -> None:
+        """POST /api/v1/requests/inspect answers 400 malformed with a hint (in process, on SQLite)."""
+        from fastapi.testclient import TestClient
+
+        from licensor.issuer.app import create_app
+        from licensor.issuer.migrate import upgrade
+        from licensor.issuer.service import IssuerService
+        from licensor.issuer.settings import IssuerSettings
+        from licensor.issuer.store import Store
+
+        url = f"sqlite:///{tmp_path / 'issuer.db'}"
+        store = Store(url)
+        upgrade(store)
+        svc = IssuerService(store)
+        svc.init("test")
+        token = svc.create_token("t", ["licenses:read"], actor="test")
+        try:
+            with TestClient(create_app(IssuerSettings(database_url=url), svc)) as client:
+                for code in self.CODES:
+                    r = client.post("/api/v1/requests/inspect", json={"request_code": code}, headers={"Authorization": f"Bearer {token}"})
+                    assert r.status_code == 400, r.text
+                    assert r.json()["code"] == "malformed" and r.json()["hint"]
+        finally:
+            store.close()
