@@ -272,11 +272,11 @@ class TestDefect9Base64:
 class TestDefect4OnTheEdges:
     """The vendor's CLI and API refuse a crafted request code cleanly (they map MalformedError; the core decides)."""
 
-    CODES = [
+    CODES = (
         crafted_request(InstallationKey.generate(), b"[" * 50_000),
         crafted_request(InstallationKey.generate(), json.dumps(request_doc(n=2**64, r=10**30)).encode()),
         crafted_request(InstallationKey.generate(), json.dumps(request_doc(m=10**10)).encode()),
-    ]
+    )
 
     def test_cli_inspect_request_has_no_traceback(self, tmp_path: Any) -> None:
         """'licensor vendor inspect-request' exits 2 with the malformed code and a hint, not a traceback."""
