@@ -148,10 +148,12 @@ def unarmour(text: str | bytes) -> Armoured:
     lines = _lines(text)
     kind = None
     headers: dict[str, str] = {}
-    begin = next((i for i, ln in enumerate(lines) if ln.strip().startswith("-----BEGIN ")), None)
+    # A block pasted between quotation marks has them on its BEGIN and END lines.
+    marks = [ln.strip().strip(_QUOTE_CHARS).strip() for ln in lines]
+    begin = next((i for i, ln in enumerate(marks) if ln.startswith("-----BEGIN ")), None)
     if begin is not None:
-        kind = lines[begin].strip().removeprefix("-----BEGIN ").rstrip("-").strip()
-        end = next((i for i in range(begin + 1, len(lines)) if lines[i].strip().startswith("-----END ")), None)
+        kind = marks[begin].removeprefix("-----BEGIN ").rstrip("-").strip()
+        end = next((i for i in range(begin + 1, len(lines)) if marks[i].startswith("-----END ")), None)
         if end is None:
             raise MalformedError(f"the {kind.lower()} block has a BEGIN line but no END line: it was cut off, copy all of it")
         body = lines[begin + 1 : end]

@@ -168,7 +168,7 @@ def _str(c: Mapping[str, Any], name: str) -> str:
 
 def license_from_claims(c: Any, *, kid: str = "", token: str = "") -> License:
     """Build a License from verified claims; refuse anything not of our schema."""
-    if not isinstance(c, dict) or c.get("lv") != CLAIMS_VERSION:
+    if not isinstance(c, dict) or type(c.get("lv")) is not int or c["lv"] != CLAIMS_VERSION:
         raise MalformedError("the signed content is not a licensor license (unknown claims version)")
     b = c.get("binding")
     if not isinstance(b, dict):

@@ -315,3 +315,13 @@ class TestDefect4OnTheEdges:
                     assert r.json()["code"] == "malformed" and r.json()["hint"]
         finally:
             store.close()
+
+
+class TestQuotedArmour:
+    def test_file_between_smart_quotes_reads(self) -> None:
+        """A license file pasted between quotation marks is paste damage (docs/FORMAT.md), not malformed (found by the tamper corpus)."""
+        from licensor.license import license_file
+
+        lic = VENDOR.license(INST, nodes=5)
+        text = "\u201c" + license_file(lic, lic.sign(VENDOR.key)).strip() + "\u201d"
+        assert check(text, VENDOR.keyring, INST, T0).code == "valid"
