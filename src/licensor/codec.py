@@ -126,6 +126,11 @@ class Armoured:
 
 
 def _lines(text: str | bytes) -> list[str]:
+    if isinstance(text, bytearray | memoryview):
+        text = bytes(text)
+    if not isinstance(text, str | bytes):
+        # Typed callers never get here; an SDK user passing a number gets a refusal, not a TypeError.
+        raise MalformedError(f"the input is a {type(text).__name__}, not text: pass the key or code as a string")
     if isinstance(text, bytes):
         if len(text) > MAX_INPUT:
             raise MalformedError(f"the input is {len(text)} bytes; a key or code is far smaller")

@@ -325,3 +325,9 @@ class TestQuotedArmour:
         lic = VENDOR.license(INST, nodes=5)
         text = "\u201c" + license_file(lic, lic.sign(VENDOR.key)).strip() + "\u201d"
         assert check(text, VENDOR.keyring, INST, T0).code == "valid"
+
+    @pytest.mark.parametrize("value", [12345, 1.5, ["v4.public.x"], {"token": "x"}, bytearray(b"v4.public.x"), memoryview(b"garbage")])
+    def test_check_takes_any_object_without_raising(self, value: Any) -> None:
+        """check() never raises for bad input, even an object that is not text."""
+        v = check(value, VENDOR.keyring, INST, T0)
+        assert v.code == "malformed" and v.hint
