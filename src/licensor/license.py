@@ -61,9 +61,13 @@ def parse_time(text: Any, what: str = "time") -> datetime:
         t = datetime.fromisoformat(text)
     except ValueError:
         raise MalformedError(f"the {what} in this license is not a valid date") from None
-    if t.tzinfo is None:
+    if t.utcoffset() is None:
         raise MalformedError(f"the {what} in this license has no time zone")
-    return t
+    try:
+        # In UTC from here on: 9999-12-31T23:00-05:00 is after the year 9999 and would overflow later, when shown.
+        return t.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise MalformedError(f"the {what} in this license is after the year 9999") from None
 
 
 @dataclass(frozen=True)

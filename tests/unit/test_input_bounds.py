@@ -331,3 +331,19 @@ class TestQuotedArmour:
         """check() never raises for bad input, even an object that is not text."""
         v = check(value, VENDOR.keyring, INST, T0)
         assert v.code == "malformed" and v.hint
+
+
+class TestDatesBeyond9999:
+    def test_usage_report_dated_past_9999_is_malformed(self) -> None:
+        """A signed report whose date is past the year 9999 in UTC is malformed, not an OverflowError when shown."""
+        text = make_usage_report(KEY, month="2026-10", peak_nodes=1, peak_clusters=0, now=T0)
+        body_b64 = text.split("\n\n", 1)[1].split("\n-----END")[0].replace("\n", "").split(".")[0]
+        doc = json.loads(b64decode(body_b64))
+        doc["generated_at"] = "9999-12-31T23:00:00-05:00"
+        report = crafted_usage(KEY, json.dumps(doc).encode())
+        try:
+            rep = decode_usage_report(report)
+        except MalformedError as e:
+            _refused(e)
+        else:
+            rep.summary()
