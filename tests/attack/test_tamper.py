@@ -177,6 +177,7 @@ def try_usage(text: str | bytes, *, crafted: bool = False) -> None:
     FIGURES["tried"] += 1
     try:
         rep = decode_usage_report(text)
+        rep.summary()  # what the vendor's console shows must not raise either
     except LicensorError as e:
         _refusal_ok(e.code, e.hint)
         return
@@ -291,6 +292,7 @@ def hostile_json(draw: st.DrawFn) -> bytes:
 _BAD_CLAIMS: list[tuple[str, Any]] = [
     ("lv", True), ("lv", 2), ("lv", "1"), ("nodes", "12"), ("nodes", 12.0), ("nodes", True), ("nodes", -1), ("nodes", None),
     ("serial", [1]), ("exp", "2027-01-01T00:00:00"), ("exp", 1700000000), ("exp", "tomorrow"), ("iat", None),
+    ("exp", "9999-12-31T23:00:00-05:00"),
     ("maintenance_until", "9999-99-99T00:00:00Z"), ("features", "fips"), ("features", [1, 2]), ("binding", []),
     ("binding", {"factors": [], "require": [], "k": 1}), ("binding", {"factors": {}, "require": [], "k": True}),
     ("type", "forever"), ("aud", ""), ("sub", 7), ("jti", None), ("customer", {"name": "x"}), ("grace_days", 1.5),
@@ -388,7 +390,8 @@ def pack_request(key: InstallationKey, payload: bytes) -> str:
 
 
 _REQ_DOC = {"p": "demo", "v": "1", "c": ["A", "a@example.com", "ACME"], "n": 3, "m": 12, "r": 0, "f": {}, "cl": "", "t": 0}
-_ABSURD = st.sampled_from([2**63, 2**64, 10**100, -1, True, False, None, 1.5, "3", [], {}, 1e308, 1_000_001, 1201])
+_ABSURD_DATES = ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+05:00", "2027-01-01T00:00:00", "9999-99", "2026-13"]
+_ABSURD = st.sampled_from([2**63, 2**64, 10**100, -1, True, False, None, 1.5, "3", [], {}, 1e308, 1_000_001, 1201, *_ABSURD_DATES])
 
 
 @st.composite
