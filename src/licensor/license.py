@@ -61,6 +61,8 @@ def parse_time(text: Any, what: str = "time") -> datetime:
         t = datetime.fromisoformat(text)
     except ValueError:
         raise MalformedError(f"the {what} in this license is not a valid date") from None
+    if t.tzinfo is UTC:  # every date licensor writes ('…Z'): nothing to convert
+        return t
     if t.utcoffset() is None:
         raise MalformedError(f"the {what} in this license has no time zone")
     try:
