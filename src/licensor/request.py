@@ -192,8 +192,14 @@ def _inflate(packed: bytes) -> bytes:
     return out
 
 
+_NAMES = {"p": "product", "v": "version", "c": "contact", "n": "nodes", "m": "months", "r": "remote clusters",
+          "f": "fingerprint factors", "cl": "cluster name", "t": "creation time"}  # fmt: skip
+
+
 def _bad(field: str, problem: str, remedy: str) -> MalformedError:
-    return MalformedError(f"this request code's '{field}' {problem}: {remedy}", details={"reason": "bad_field", "field": field})
+    return MalformedError(
+        f"this request code's {_NAMES[field]} ('{field}') {problem}: {remedy}", details={"reason": "bad_field", "field": field}
+    )
 
 
 def _text(v: Any, name: str, remedy: str, *, required: bool = False) -> str:

@@ -135,7 +135,7 @@ def decode_usage_report(text: str | bytes) -> UsageReport:
         raise MalformedError("this is not a usage report: it has no '<content>.<signature>' text")
     body, sig = b64decode(body_b64), b64decode(sig_b64)
     doc = parse_json(body, "the usage report's content", max_size=MAX_REPORT, remedy=_REMEDY)
-    if not isinstance(doc, dict) or doc.get("v") != USAGE_VERSION:
+    if not isinstance(doc, dict) or type(doc.get("v")) is not int or doc["v"] != USAGE_VERSION:
         raise MalformedError("this usage report is of a format this licensor does not understand: upgrade licensor")
     pk_text = doc.get("public_key")
     if not isinstance(pk_text, str):
