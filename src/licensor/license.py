@@ -273,7 +273,8 @@ def _whole(value: Any, name: str, low: int, high: int) -> int:
 def _aware(t: Any, name: str) -> datetime:
     """``t`` in UTC to the second; a naive or unrepresentable date is a UsageError."""
     if not isinstance(t, datetime) or t.utcoffset() is None:
-        raise UsageError(f"the {name} {t!r:.60} has no time zone: give it in UTC, e.g. 2027-06-30T00:00:00Z", details={"field": name})
+        shown = t.isoformat() if isinstance(t, datetime) else repr(t)[:60]
+        raise UsageError(f"the {name} {shown} has no time zone: give it in UTC, e.g. 2027-06-30T00:00:00Z", details={"field": name})
     try:
         return t.astimezone(UTC).replace(microsecond=0)
     except (OverflowError, ValueError):
