@@ -98,7 +98,7 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
     ``now`` must be time-zone aware (a UsageError otherwise: it is the caller's mistake, not bad input).
     """
     if getattr(now, "tzinfo", None) is None:
-        raise UsageError("'now' must be a time-zone aware datetime, e.g. datetime.now(UTC)")
+        raise UsageError("the time passed as now must be time-zone aware, e.g. datetime.now(UTC)")
     if lic is None:
         return Verdict(
             "missing",
