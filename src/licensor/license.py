@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import calendar
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -47,6 +48,7 @@ MAX_MONTHS = 1200
 MAX_COUNT = 1_000_000
 #: Grace after expiry: up to ten years.
 MAX_GRACE_DAYS = 3650
+_CONTROL = re.compile("[\x00-\x1f\ud800-\udfff]")
 
 
 def fmt_time(t: datetime) -> str:
@@ -351,6 +353,15 @@ def new_license(
         if exp <= now:
             raise UsageError(f"the expiry date {fmt_time(exp)} is already past")
         maint = maintenance_until or exp
+    texts = {"license id": license_id, "product": product, "customer": customer, "installation id": installation_id}
+    texts.update({f"feature {f!r}": f for f in features})
+    texts.update({f"binding factor {k!r}": f"{k}{v}" for k, v in binding.factors.items()})
+    for what, text in texts.items():
+        # What the bounded parser refuses in a key (docs/FORMAT.md) must not be signed into one.
+        if not isinstance(text, str) or _CONTROL.search(text):
+            raise UsageError(
+                f"the {what} holds a control character (a line break, a tab…) or is not text: remove it", details={"field": what}
+            )
     return License(
         license_id=license_id,
         product=product,

@@ -347,3 +347,13 @@ class TestDatesBeyond9999:
             _refused(e)
         else:
             rep.summary()
+
+
+class TestNothingSignedThatCannotBeRead:
+    @pytest.mark.parametrize("field", ["customer", "product", "features"])
+    def test_control_characters_are_refused_when_issuing(self, field: str) -> None:
+        """A key holding a line break would be refused by every controller: new_license refuses to sign it."""
+        value: Any = ("fips\n",) if field == "features" else "ACME\r\nBcc: x@y.z"
+        with pytest.raises(UsageError) as e:
+            VENDOR.license(INST, **{field: value})
+        _refused(e.value)
