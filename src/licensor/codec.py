@@ -3,19 +3,28 @@
 Keys and codes travel through e-mail and chat.  ``clean_paste`` undoes what those
 do to text (wrapping, CRLF, ``> `` quoting, zero-width characters, smart quotes)
 and nothing else; whatever is still wrong afterwards is *malformed*.
+
+``parse_json`` is the one JSON reader for untrusted content (footers, claims,
+request codes, usage reports): bounded in size and depth, strict, and refusing
+with MalformedError only.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import json
+import math
 import re
 from dataclasses import dataclass, field
+from typing import Any
 
 from .errors import MalformedError
 
 __all__ = [
+    "MAX_DEPTH",
     "MAX_INPUT",
+    "MAX_INT",
     "Armoured",
     "armour",
     "b32decode",
@@ -24,6 +33,7 @@ __all__ = [
     "b64encode",
     "clean_paste",
     "group",
+    "parse_json",
     "unarmour",
 ]
 
@@ -43,22 +53,29 @@ _TO_STD64 = bytes.maketrans(b"-_", b"+/")
 def b64decode(text: str) -> bytes:
     """Strict unpadded base64url: exactly one text for each byte string.
 
-    Lenient decoders ignore the unused low bits of the last character, so two
-    different texts decode to the same bytes; a changed character would then go
-    unnoticed.  We refuse a last character whose unused bits are not zero, and
-    anything outside the alphabet (including padding and the ``+/`` alphabet).
+    Only the 64 characters of the url alphabet are read: ``=`` padding, the
+    ``+/`` alphabet and anything else are refused.  Lenient decoders also ignore
+    the unused low bits of the last character, so two different texts decode to
+    the same bytes and a changed character goes unnoticed; we refuse a last
+    character whose unused bits are not zero.  Together: ``b64encode(b64decode(t)) == t``.
     """
     rem = len(text) % 4
+    if "=" in text:
+        raise MalformedError(
+            "the text is padded base64 ('='): licensor writes base64url without padding; paste the key exactly as the vendor sent it",
+            details={"reason": "padded_base64"},
+        )
     if rem == 1 or "+" in text or "/" in text:
-        raise MalformedError("the text is not valid base64url")
+        raise MalformedError("the text is not valid base64url", details={"reason": "not_base64url"})
     if rem:
         last = _B64_INDEX.get(text[-1])
         if last is None or last & (0x0F if rem == 2 else 0x03):
-            raise MalformedError("the text is not canonical base64url (a character was changed)")
+            raise MalformedError("the text is not canonical base64url (a character was changed)", details={"reason": "not_canonical"})
     try:
+        # Strict mode refuses any character outside the alphabet; the padding is ours (the text's own was refused above).
         return binascii.a2b_base64(text.encode("ascii").translate(_TO_STD64) + b"=="[: (4 - rem) % 4], strict_mode=True)
     except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
-        raise MalformedError("the text is not valid base64url") from None
+        raise MalformedError("the text is not valid base64url", details={"reason": "not_base64url"}) from None
 
 
 # Crockford's base32: no I, L, O, U; case-insensitive; O reads as 0, I and L as 1.
@@ -114,6 +131,11 @@ class Armoured:
 
 
 def _lines(text: str | bytes) -> list[str]:
+    if isinstance(text, bytearray | memoryview):
+        text = bytes(text)
+    if not isinstance(text, str | bytes):
+        # Typed callers never get here; an SDK user passing a number gets a refusal, not a TypeError.
+        raise MalformedError(f"the input is a {type(text).__name__}, not text: pass the key or code as a string")
     if isinstance(text, bytes):
         if len(text) > MAX_INPUT:
             raise MalformedError(f"the input is {len(text)} bytes; a key or code is far smaller")
@@ -136,10 +158,12 @@ def unarmour(text: str | bytes) -> Armoured:
     lines = _lines(text)
     kind = None
     headers: dict[str, str] = {}
-    begin = next((i for i, ln in enumerate(lines) if ln.strip().startswith("-----BEGIN ")), None)
+    # A block pasted between quotation marks has them on its BEGIN and END lines.
+    marks = [ln.strip().strip(_QUOTE_CHARS).strip() for ln in lines]
+    begin = next((i for i, ln in enumerate(marks) if ln.startswith("-----BEGIN ")), None)
     if begin is not None:
-        kind = lines[begin].strip().removeprefix("-----BEGIN ").rstrip("-").strip()
-        end = next((i for i in range(begin + 1, len(lines)) if lines[i].strip().startswith("-----END ")), None)
+        kind = marks[begin].removeprefix("-----BEGIN ").rstrip("-").strip()
+        end = next((i for i in range(begin + 1, len(lines)) if marks[i].startswith("-----END ")), None)
         if end is None:
             raise MalformedError(f"the {kind.lower()} block has a BEGIN line but no END line: it was cut off, copy all of it")
         body = lines[begin + 1 : end]
@@ -168,3 +192,129 @@ def armour(kind: str, payload: str, headers: dict[str, str], width: int = 64) ->
     out += [payload[i : i + width] for i in range(0, len(payload), width)]
     out.append(f"-----END {kind}-----")
     return "\n".join(out) + "\n"
+
+
+# -- JSON from untrusted text ---------------------------------------------------
+
+#: Deepest nesting any licensor JSON may have; the formats need 3 (license claims' binding factors).
+MAX_DEPTH = 8
+#: Largest integer read from JSON: 2**53 - 1, the largest every JSON implementation holds exactly.
+MAX_INT = 2**53 - 1
+_MAX_INT_DIGITS = len(str(MAX_INT))
+# A JSON string literal, escapes included: removed before counting brackets.
+_JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"', re.DOTALL)
+# Escapes that may spell a control character or half of a surrogate pair: checked after parsing.
+_SUSPECT_ESCAPE = re.compile(r"\\(?:[bfnrt]|u(?:00[01]|[dD][89a-fA-F]))")
+_BAD_CHAR = re.compile("[\x00-\x1f\ud800-\udfff]")
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+class _Refused(ValueError):
+    """Raised inside the parser's hooks; becomes a MalformedError with ``reason``."""
+
+    def __init__(self, reason: str, problem: str):
+        super().__init__(problem)
+        self.reason, self.problem = reason, problem
+
+
+def _json_int(text: str) -> int:
+    if len(text) < _MAX_INT_DIGITS:  # the common case, and nothing this short is out of range
+        return int(text)
+    # The length before int(): converting a long enough text costs quadratic time.
+    if len(text) > _MAX_INT_DIGITS + 1 or abs(value := int(text)) > MAX_INT:
+        raise _Refused("number_too_big", f"it holds a number beyond ±{MAX_INT}")
+    return value
+
+
+def _json_float(text: str) -> float:
+    value = float(text)
+    if not math.isfinite(value):
+        raise _Refused("not_a_number", "it holds a number too big to represent")
+    return value
+
+
+def _json_constant(name: str) -> Any:
+    raise _Refused("not_a_number", f"it holds {name}, which is not JSON")
+
+
+def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        # Parsers disagree on which of two equal names wins; a text with two meanings has none.
+        raise _Refused("duplicate_key", "it names the same field twice")
+    return obj
+
+
+# Built once: json.loads with hooks would build a decoder on every call.
+_DECODER = json.JSONDecoder(parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant, object_pairs_hook=_json_object)
+
+
+def _depth(text: str) -> int:
+    depth = deepest = 0
+    for c in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        if c in "[{":
+            depth += 1
+            deepest = max(deepest, depth)
+        elif c in "]}":
+            depth -= 1
+    return deepest
+
+
+def _bad_value(value: Any) -> tuple[str, str] | None:
+    """The first control character or lone surrogate in any string or name in ``value``."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        if isinstance(v, str):
+            if _BAD_CHAR.search(v):
+                return "bad_character", "it holds a control character or a broken Unicode escape"
+        elif isinstance(v, dict):
+            stack.extend(v)
+            stack.extend(v.values())
+        elif isinstance(v, list):
+            stack.extend(v)
+    return None
+
+
+def parse_json(
+    data: bytes,
+    what: str,
+    *,
+    max_size: int = MAX_INPUT,
+    max_depth: int = MAX_DEPTH,
+    remedy: str = "it was not made by licensor; ask its sender for a new one",
+) -> Any:
+    """The one way the core reads JSON from untrusted text: bounded, strict, and refusing as MalformedError.
+
+    ``what`` names the content for the hint (``"the license key's footer"``).  Refused,
+    each with ``details["reason"]``: more than ``max_size`` bytes (``too_large``), not
+    UTF-8 (``not_utf8``, so no UTF-16 or byte order mark guessing), nesting deeper than
+    ``max_depth`` (``too_deep``, counted before parsing so nothing recurses on it),
+    not JSON (``not_json``), NaN, Infinity or a float that overflows (``not_a_number``),
+    an integer beyond ±(2**53 - 1) (``number_too_big``), a name twice in one object
+    (``duplicate_key``), and control characters or lone surrogates in any string or
+    name (``bad_character``: they break databases, mail headers and terminals).
+    """
+
+    def refuse(reason: str, problem: str) -> MalformedError:
+        return MalformedError(f"{what} is not valid: {problem}; {remedy}", details={"reason": reason})
+
+    if len(data) > max_size:
+        raise refuse("too_large", f"it is {len(data)} bytes, more than the {max_size} allowed")
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise refuse("not_utf8", "it is not UTF-8 text") from None
+    # Counting brackets is cheap; the exact (string-aware) count runs only when it could matter.
+    if text.count("[") + text.count("{") > max_depth and _depth(text) > max_depth:
+        raise refuse("too_deep", f"it is nested more than {max_depth} levels deep")
+    try:
+        value = _DECODER.decode(text)
+    except _Refused as e:
+        raise refuse(e.reason, e.problem) from None
+    except (ValueError, RecursionError):
+        raise refuse("not_json", "it is not JSON") from None
+    # The walk over every value runs only when the text could hold something it finds.
+    if _SUSPECT_ESCAPE.search(text) and (bad := _bad_value(value)):
+        raise refuse(*bad)
+    return value

@@ -9,18 +9,23 @@ docs/FORMAT.md.
 
 from __future__ import annotations
 
+import calendar
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
-from .codec import armour, unarmour
-from .errors import MalformedError
+from .codec import MAX_INPUT, MAX_INT, armour, parse_json, unarmour
+from .errors import MalformedError, UsageError
 from .identity import Binding
 from .signing import Keyring, VendorKey
 
 __all__ = [
+    "MAX_COUNT",
+    "MAX_GRACE_DAYS",
+    "MAX_MONTHS",
     "License",
     "LicenseType",
     "add_months",
@@ -36,6 +41,15 @@ LicenseType = Literal["perpetual", "subscription"]
 LICENSE_ARMOUR = "LICENSOR LICENSE"
 CLAIMS_VERSION = 1
 
+# Bounds on what may be asked for and issued (request codes and new licenses); docs/FORMAT.md states them.
+#: A term in months: 1 to 100 years.
+MAX_MONTHS = 1200
+#: Nodes and remote clusters: far beyond any real cluster, far below what a database integer holds.
+MAX_COUNT = 1_000_000
+#: Grace after expiry: up to ten years.
+MAX_GRACE_DAYS = 3650
+_CONTROL = re.compile("[\x00-\x1f\ud800-\udfff]")
+
 
 def fmt_time(t: datetime) -> str:
     """RFC 3339 in UTC with a ``Z``, to the second."""
@@ -49,9 +63,15 @@ def parse_time(text: Any, what: str = "time") -> datetime:
         t = datetime.fromisoformat(text)
     except ValueError:
         raise MalformedError(f"the {what} in this license is not a valid date") from None
-    if t.tzinfo is None:
+    if t.tzinfo is UTC:  # every date licensor writes ('…Z'): nothing to convert
+        return t
+    if t.utcoffset() is None:
         raise MalformedError(f"the {what} in this license has no time zone")
-    return t
+    try:
+        # In UTC from here on: 9999-12-31T23:00-05:00 is after the year 9999 and would overflow later, when shown.
+        return t.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise MalformedError(f"the {what} in this license is after the year 9999") from None
 
 
 @dataclass(frozen=True)
@@ -156,7 +176,7 @@ def _str(c: Mapping[str, Any], name: str) -> str:
 
 def license_from_claims(c: Any, *, kid: str = "", token: str = "") -> License:
     """Build a License from verified claims; refuse anything not of our schema."""
-    if not isinstance(c, dict) or c.get("lv") != CLAIMS_VERSION:
+    if not isinstance(c, dict) or type(c.get("lv")) is not int or c["lv"] != CLAIMS_VERSION:
         raise MalformedError("the signed content is not a licensor license (unknown claims version)")
     b = c.get("binding")
     if not isinstance(b, dict):
@@ -224,10 +244,7 @@ def decode_license(text: str | bytes, keyring: Keyring) -> License:
     except MalformedError:
         token = read_license_text(text)
         message, kid = keyring.verify(token)
-    try:
-        claims = json.loads(message)
-    except ValueError:
-        raise MalformedError("the signed content is not a licensor license (not JSON)") from None
+    claims = parse_json(message, "the signed content of this license key", max_size=MAX_INPUT)
     return license_from_claims(claims, kid=kid, token=token)
 
 
@@ -249,12 +266,36 @@ def license_file(lic: License, token: str) -> str:
     return armour(LICENSE_ARMOUR, token, headers)
 
 
-def add_months(t: datetime, months: int) -> datetime:
-    """Calendar months later, the day clamped to the month's end (Jan 31 + 1 = Feb 28/29)."""
-    import calendar
+def _whole(value: Any, name: str, low: int, high: int) -> int:
+    if type(value) is not int or not low <= value <= high:
+        raise UsageError(f"{name} must be a whole number from {low} to {high}, not {value!r:.40}", details={"field": name})
+    return value
 
+
+def _aware(t: Any, name: str) -> datetime:
+    """``t`` in UTC to the second; a naive or unrepresentable date is a UsageError."""
+    if not isinstance(t, datetime) or t.utcoffset() is None:
+        shown = t.isoformat() if isinstance(t, datetime) else repr(t)[:60]
+        raise UsageError(f"the {name} {shown} has no time zone: give it in UTC, e.g. 2027-06-30T00:00:00Z", details={"field": name})
+    try:
+        return t.astimezone(UTC).replace(microsecond=0)
+    except (OverflowError, ValueError):
+        raise UsageError(f"the {name} is beyond the year 9999: give an earlier date", details={"field": name}) from None
+
+
+def add_months(t: datetime, months: int) -> datetime:
+    """Calendar months later, the day clamped to the month's end (Jan 31 + 1 = Feb 28/29).
+
+    ``months`` is 1 to MAX_MONTHS and ``t`` time-zone aware; otherwise, or past the
+    year 9999, a UsageError (never OverflowError or a naive/aware TypeError).
+    """
+    months = _whole(months, "months", 1, MAX_MONTHS)
+    if not isinstance(t, datetime) or t.utcoffset() is None:
+        raise UsageError("the start of the term has no time zone: give it in UTC", details={"field": "months"})
     y, m = divmod(t.month - 1 + months, 12)
     year, month = t.year + y, m + 1
+    if year > 9999:
+        raise UsageError(f"{months} months from {fmt_time(t)} is beyond the year 9999: give a shorter term", details={"field": "months"})
     return t.replace(year=year, month=month, day=min(t.day, calendar.monthrange(year, month)[1]))
 
 
@@ -282,14 +323,24 @@ def new_license(
     perpetual: no expiry, maintenance ``months`` (default 12) from now.
     subscription: expires after ``months`` (default 12) or at ``expires``;
     maintenance runs to expiry unless given.
-    """
-    from .errors import UsageError
 
-    now = now.astimezone(UTC).replace(microsecond=0)
+    Every number is an int (not a bool) within its bound (months 1..MAX_MONTHS,
+    nodes and remote clusters 0..MAX_COUNT, grace days 0..MAX_GRACE_DAYS, serial
+    1..2**53-1) and every date time-zone aware and before the year 10000; anything
+    else is a UsageError, so no caller can turn a bad field into a crash.
+    """
+    now = _aware(now, "current time")
     if type not in ("perpetual", "subscription"):
-        raise UsageError("the license type is 'perpetual' or 'subscription'")
-    if nodes < 0 or remote_clusters < 0 or grace_days < 0 or (months is not None and months <= 0):
-        raise UsageError("nodes, remote clusters and grace days cannot be negative, and months must be at least 1")
+        raise UsageError("the license type is 'perpetual' or 'subscription'", details={"field": "type"})
+    _whole(nodes, "nodes", 0, MAX_COUNT)
+    _whole(remote_clusters, "remote_clusters", 0, MAX_COUNT)
+    _whole(grace_days, "grace_days", 0, MAX_GRACE_DAYS)
+    _whole(serial, "serial", 1, MAX_INT)
+    if months is not None:
+        _whole(months, "months", 1, MAX_MONTHS)
+    expires = _aware(expires, "expiry date") if expires is not None else None
+    maintenance_until = _aware(maintenance_until, "maintenance end") if maintenance_until is not None else None
+    not_before = _aware(not_before, "start date") if not_before is not None else None
     if type == "perpetual":
         if expires is not None:
             raise UsageError("a perpetual license does not expire; set its maintenance end with --maintenance-until")
@@ -302,6 +353,15 @@ def new_license(
         if exp <= now:
             raise UsageError(f"the expiry date {fmt_time(exp)} is already past")
         maint = maintenance_until or exp
+    texts = {"license id": license_id, "product": product, "customer": customer, "installation id": installation_id}
+    texts.update({f"feature {f!r}": f for f in features})
+    texts.update({f"binding factor {k!r}": f"{k}{v}" for k, v in binding.factors.items()})
+    for what, text in texts.items():
+        # What the bounded parser refuses in a key (docs/FORMAT.md) must not be signed into one.
+        if not isinstance(text, str) or _CONTROL.search(text):
+            raise UsageError(
+                f"the {what} holds a control character (a line break, a tab…) or is not text: remove it", details={"field": what}
+            )
     return License(
         license_id=license_id,
         product=product,

@@ -16,10 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .errors import LicensorError
+from .errors import LicensorError, UsageError
 from .license import License, decode_license
 from .signing import Keyring
 
@@ -84,8 +84,21 @@ def _day(t: datetime) -> str:
     return t.strftime("%Y-%m-%d %H:%M UTC")
 
 
+def _plus_days(t: datetime, days: int) -> datetime:
+    # A genuine key may expire near the year 9999; its grace then runs to the end of time rather than overflow.
+    try:
+        return t + timedelta(days=days)
+    except OverflowError:
+        return datetime.max.replace(tzinfo=UTC)
+
+
 def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
-    """The verdict for a decoded (already signature-checked) license, or for none."""
+    """The verdict for a decoded (already signature-checked) license, or for none.
+
+    ``now`` must be time-zone aware (a UsageError otherwise: it is the caller's mistake, not bad input).
+    """
+    if getattr(now, "tzinfo", None) is None:
+        raise UsageError("the time passed as now must be time-zone aware, e.g. datetime.now(UTC)")
     if lic is None:
         return Verdict(
             "missing",
@@ -140,7 +153,7 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
         )
     warnings = _warnings(lic, now)
     if lic.expires is not None and now >= lic.expires:
-        grace_end = lic.expires + timedelta(days=lic.grace_days)
+        grace_end = _plus_days(lic.expires, lic.grace_days)
         if now < grace_end:
             return Verdict(
                 "grace",
@@ -161,8 +174,8 @@ _WARN_FROM = timedelta(days=max(WARN_DAYS))
 
 
 def _warnings(lic: License, now: datetime) -> tuple[str, ...]:
-    horizon = now + _WARN_FROM
-    if lic.maintenance_until > horizon and (lic.expires is None or lic.expires > horizon):
+    # Differences, not now + 30 days: that sum overflows for a clock near the year 9999.
+    if lic.maintenance_until - now > _WARN_FROM and (lic.expires is None or lic.expires - now > _WARN_FROM):
         return ()  # the common case, decided without building any text
     out = []
     for what, end in (("license expires", lic.expires), ("maintenance ends", lic.maintenance_until)):
@@ -179,7 +192,11 @@ def _warnings(lic: License, now: datetime) -> tuple[str, ...]:
 
 
 def check(text: str | bytes | None, keyring: Keyring, inst: Installation, now: datetime) -> Verdict:
-    """Decode, verify and evaluate a pasted key in one call; never raises for bad input."""
+    """Decode, verify and evaluate a pasted key in one call; never raises for bad input.
+
+    Whatever ``text`` is (a key, a file, garbage, a crafted token), the answer is a
+    Verdict with a code and a hint; only a naive ``now`` (a programming mistake) raises UsageError.
+    """
     if text is None or (isinstance(text, (str, bytes)) and not text.strip()):
         return evaluate(None, inst, now)
     try:

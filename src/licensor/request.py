@@ -22,9 +22,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .codec import b32decode, b32encode, group, unarmour
-from .errors import BadSignatureError, MalformedError
+from .codec import b32decode, b32encode, group, parse_json, unarmour
+from .errors import BadSignatureError, MalformedError, UsageError
 from .identity import InstallationKey, installation_id, verify_installation_signature
+from .license import MAX_COUNT, MAX_MONTHS
 
 __all__ = ["Contact", "RequestCode", "decode_request", "make_request"]
 
@@ -33,6 +34,15 @@ ARMOUR = "LICENSOR REQUEST"
 _VERSION = b"\x01"
 _DOMAIN = b"licensor-request-v1\x00"
 _PK, _SIG, _CS = 32, 64, 4
+#: The inflated JSON of a request is a few hundred bytes; a signed deflate bomb stops here.
+MAX_PAYLOAD = 16 * 1024
+#: Every text field (product, version, contact, cluster name, factor names and hashes).
+MAX_TEXT = 256
+MAX_FACTORS = 16
+#: ``t``: seconds since 1970, up to the end of the year 9999.
+MAX_TIME = 253402300799
+_FIX = "change it before making the code"
+_REMEDY = "the code was not made by licensor; ask the customer for a new code from 'licensor controller request'"
 
 
 @dataclass(frozen=True)
@@ -89,7 +99,11 @@ def make_request(
     cluster_name: str = "",
     now: datetime,
 ) -> str:
-    """The request code text (``LR1-…``) for this installation, signed by it."""
+    """The request code text (``LR1-…``) for this installation, signed by it.
+
+    What ``decode_request`` would refuse (a number or text out of bounds) is a
+    UsageError here: an installation cannot make a code its vendor cannot read.
+    """
     doc = {
         "p": product,
         "v": version,
@@ -101,7 +115,13 @@ def make_request(
         "cl": cluster_name,
         "t": int(now.timestamp()),
     }
-    packed = zlib.compress(json.dumps(doc, separators=(",", ":")).encode(), 9, wbits=-15)
+    payload = json.dumps(doc, separators=(",", ":")).encode()
+    try:
+        # Read back exactly as the vendor will.
+        _fields(parse_json(payload, "this request code's content", max_size=MAX_PAYLOAD, remedy=_FIX), _FIX)
+    except MalformedError as e:
+        raise UsageError(e.hint, details=e.details) from None
+    packed = zlib.compress(payload, 9, wbits=-15)
     body = _VERSION + key.public_key + packed
     sig = key.sign(_DOMAIN + body)
     raw = body + sig
@@ -149,26 +169,72 @@ def decode_request(text: str | bytes) -> RequestCode:
     pk = body[1 : 1 + _PK]
     if not verify_installation_signature(pk, _DOMAIN + body, sig):
         raise BadSignatureError("this request code's signature does not match its installation: it was altered; ask for a new code")
+    doc = parse_json(_inflate(body[1 + _PK :]), "this request code's content", max_size=MAX_PAYLOAD, remedy=_REMEDY)
+    return RequestCode(public_key=pk, **_fields(doc))
+
+
+def _inflate(packed: bytes) -> bytes:
+    inflater = zlib.decompressobj(wbits=-15)
     try:
-        doc = json.loads(zlib.decompress(body[1 + _PK :], wbits=-15, bufsize=4096))
-        contact = Contact(*(str(x) for x in doc["c"]))
-        factors = doc.get("f", {})
-        if not isinstance(factors, dict) or not all(isinstance(v, str) for v in factors.values()):
-            raise TypeError
-        nodes, months, rc, t = doc["n"], doc["m"], doc.get("r", 0), doc.get("t", 0)
-        if not all(type(x) is int and x >= 0 for x in (nodes, months, rc, t)):
-            raise TypeError
-        return RequestCode(
-            public_key=pk,
-            product=str(doc["p"]),
-            version=str(doc.get("v", "")),
-            contact=contact,
-            nodes=nodes,
-            months=months,
-            remote_clusters=rc,
-            factors=factors,
-            cluster_name=str(doc.get("cl", "")),
-            created_at=datetime.fromtimestamp(t, UTC),
+        out = inflater.decompress(packed, MAX_PAYLOAD + 1)
+    except zlib.error:
+        raise MalformedError(
+            f"this request code is signed but its content is not readable: {_REMEDY}", details={"reason": "not_deflate"}
+        ) from None
+    if len(out) > MAX_PAYLOAD or inflater.unconsumed_tail:
+        raise MalformedError(
+            f"this request code's content inflates to more than {MAX_PAYLOAD} bytes: {_REMEDY}", details={"reason": "too_large"}
         )
-    except (zlib.error, ValueError, KeyError, TypeError, OverflowError):
-        raise MalformedError("this request code is signed but its content is not understood: upgrade licensor") from None
+    if not inflater.eof or inflater.unused_data:
+        raise MalformedError(
+            f"this request code's content is cut short or has bytes after its end: {_REMEDY}", details={"reason": "not_deflate"}
+        )
+    return out
+
+
+_NAMES = {"p": "product", "v": "version", "c": "contact", "n": "nodes", "m": "months", "r": "remote clusters",
+          "f": "fingerprint factors", "cl": "cluster name", "t": "creation time"}  # fmt: skip
+
+
+def _bad(field: str, problem: str, remedy: str) -> MalformedError:
+    return MalformedError(
+        f"this request code's {_NAMES[field]} ('{field}') {problem}: {remedy}", details={"reason": "bad_field", "field": field}
+    )
+
+
+def _text(v: Any, name: str, remedy: str, *, required: bool = False) -> str:
+    if not isinstance(v, str) or len(v) > MAX_TEXT or (required and not v.strip()):
+        raise _bad(name, f"is not {'a non-empty' if required else 'a'} text of at most {MAX_TEXT} characters", remedy)
+    return v
+
+
+def _number(v: Any, name: str, high: int, remedy: str) -> int:
+    if type(v) is not int or not 0 <= v <= high:  # a bool is not a number here
+        raise _bad(name, f"is not a whole number from 0 to {high}", remedy)
+    return v
+
+
+def _fields(doc: Any, remedy: str = _REMEDY) -> dict[str, Any]:
+    """The RequestCode fields of a request's JSON, every type and bound checked (keys unknown to us are ignored)."""
+    if not isinstance(doc, dict):
+        raise MalformedError(f"this request code's content is not a JSON object: {remedy}", details={"reason": "bad_field"})
+    c = doc.get("c")
+    if not isinstance(c, list) or len(c) != 3:
+        raise _bad("c", "is not [name, e-mail, company]", remedy)
+    factors = doc.get("f", {})
+    if not isinstance(factors, dict) or len(factors) > MAX_FACTORS:
+        raise _bad("f", f"is not a map of at most {MAX_FACTORS} factors", remedy)
+    for name, value in factors.items():
+        _text(name, "f", remedy, required=True)
+        _text(value, "f", remedy)
+    return {
+        "product": _text(doc.get("p"), "p", remedy, required=True),
+        "version": _text(doc.get("v", ""), "v", remedy),
+        "contact": Contact(*(_text(x, "c", remedy) for x in c)),
+        "nodes": _number(doc.get("n"), "n", MAX_COUNT, remedy),
+        "months": _number(doc.get("m"), "m", MAX_MONTHS, remedy),
+        "remote_clusters": _number(doc.get("r", 0), "r", MAX_COUNT, remedy),
+        "factors": factors,
+        "cluster_name": _text(doc.get("cl", ""), "cl", remedy),
+        "created_at": datetime.fromtimestamp(_number(doc.get("t", 0), "t", MAX_TIME, remedy), UTC),
+    }

@@ -22,7 +22,7 @@ from typing import Self
 import nacl.bindings as _sodium
 import nacl.exceptions
 
-from .codec import b64decode, b64encode
+from .codec import MAX_INPUT, b64decode, b64encode, parse_json
 from .errors import BadSignatureError, MalformedError, UnknownKeyError
 
 __all__ = [
@@ -41,6 +41,9 @@ __all__ = [
 HEADER = "v4.public."
 _HEADER_B = HEADER.encode()
 _SIG = 64
+#: A footer holds one key id (about 60 bytes); PASETO advises bounding footers before parsing them.
+MAX_FOOTER = 1024
+MAX_FOOTER_DEPTH = 2
 
 
 def pae(*pieces: bytes) -> bytes:
@@ -190,6 +193,8 @@ def sign_token(key: VendorKey, message: bytes) -> str:
 
 def split_token(token: str) -> tuple[bytes, bytes, bytes]:
     """``(message, signature, footer)`` of a clean token; malformed if it is not one."""
+    if len(token) > MAX_INPUT:
+        raise MalformedError(f"the input is {len(token)} characters; a license key is far smaller", details={"reason": "too_large"})
     parts = token.split(".")
     if len(parts) not in (3, 4) or parts[0] != "v4" or parts[1] != "public" or not parts[2]:
         if token.startswith(("v1.", "v2.", "v3.", "v4.local.")):
@@ -270,11 +275,18 @@ class Keyring:
 def _footer_kid(footer: bytes) -> str:
     # The footer is not yet authenticated here: it only selects a key, and the
     # signature over it is checked next.
-    try:
-        data = json.loads(footer)
-        kid = data["kid"]
-    except (ValueError, TypeError, KeyError):
-        raise MalformedError("the license key has no vendor key id in its footer: it is not a licensor key") from None
+    if not footer:
+        raise MalformedError("the license key has no footer naming its vendor key: it is not a licensor key")
+    data = parse_json(
+        footer,
+        "the license key's footer",
+        max_size=MAX_FOOTER,
+        max_depth=MAX_FOOTER_DEPTH,
+        remedy="it is not a licensor key; paste the key exactly as the vendor sent it",
+    )
+    kid = data.get("kid") if isinstance(data, dict) else None
+    if kid is None:
+        raise MalformedError("the license key has no vendor key id in its footer: it is not a licensor key")
     if not isinstance(kid, str) or not kid.startswith("k4.pid."):
         raise MalformedError("the license key's footer names no k4.pid vendor key id: it is not a licensor key")
     return kid

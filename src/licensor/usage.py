@@ -33,7 +33,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .codec import armour, b64decode, b64encode, unarmour
+from .codec import armour, b64decode, b64encode, parse_json, unarmour
 from .errors import BadSignatureError, MalformedError
 from .identity import InstallationKey, installation_id, verify_installation_signature
 from .license import fmt_time, parse_time
@@ -44,6 +44,9 @@ USAGE_ARMOUR = "LICENSOR USAGE REPORT"
 USAGE_VERSION = 1
 _DOMAIN = b"licensor-usage-v1\x00"
 _MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
+#: The signed JSON is about 300 bytes.
+MAX_REPORT = 16 * 1024
+_REMEDY = "it was not made by 'licensor controller usage-report'; ask the customer for a new report"
 
 
 @dataclass(frozen=True)
@@ -131,11 +134,8 @@ def decode_usage_report(text: str | bytes) -> UsageReport:
     if not dot or not body_b64 or not sig_b64:
         raise MalformedError("this is not a usage report: it has no '<content>.<signature>' text")
     body, sig = b64decode(body_b64), b64decode(sig_b64)
-    try:
-        doc = json.loads(body)
-    except ValueError:
-        raise MalformedError("the usage report's content is not JSON") from None
-    if not isinstance(doc, dict) or doc.get("v") != USAGE_VERSION:
+    doc = parse_json(body, "the usage report's content", max_size=MAX_REPORT, remedy=_REMEDY)
+    if not isinstance(doc, dict) or type(doc.get("v")) is not int or doc["v"] != USAGE_VERSION:
         raise MalformedError("this usage report is of a format this licensor does not understand: upgrade licensor")
     pk_text = doc.get("public_key")
     if not isinstance(pk_text, str):
@@ -152,8 +152,8 @@ def decode_usage_report(text: str | bytes) -> UsageReport:
     if not isinstance(month, str) or not _MONTH_RE.fullmatch(month):
         raise MalformedError("the usage report's month is not YYYY-MM")
     lid = doc.get("license_id")
-    if lid is not None and not isinstance(lid, str):
-        raise MalformedError("the usage report's license id is not text")
+    if lid is not None and (not isinstance(lid, str) or len(lid) > 256):
+        raise MalformedError("the usage report's license id is not a text of at most 256 characters")
     peak_nodes, peak_clusters = _nonneg(doc, "peak_nodes"), _nonneg(doc, "peak_clusters")
     assert peak_nodes is not None and peak_clusters is not None
     return UsageReport(
