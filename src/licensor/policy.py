@@ -176,14 +176,37 @@ def _warnings(lic: License, now: datetime) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: Verified texts a key ring keeps for ``check``; the oldest goes first when it is full.
+VERIFIED_MAX = 256
+
+
 def check(text: str | bytes | None, keyring: Keyring, inst: Installation, now: datetime) -> Verdict:
-    """Decode, verify and evaluate a pasted key in one call; never raises for bad input."""
+    """Decode, verify and evaluate a pasted key in one call; never raises for bad input.
+
+    A product may call this on every request: the key ring remembers the last
+    ``VERIFIED_MAX`` texts whose signature and claims it has verified, with the
+    license they decode to, so checking the same text again only evaluates the
+    policy (``now``, the installation).  Only successes are kept, by the exact
+    text: a changed character is a different text and is verified in full.  A
+    changed key ring (``Keyring.add``) starts with nothing remembered.
+    """
+    cache = keyring.verified
+    lic = cache.get(text) if type(text) is str else None
+    if lic is not None:
+        return evaluate(lic, inst, now)  # type: ignore[arg-type]  # only Licenses are stored below
     if text is None or (isinstance(text, (str, bytes)) and not text.strip()):
         return evaluate(None, inst, now)
     try:
         lic = decode_license(text, keyring)
     except LicensorError as e:
         return Verdict(e.code, e.hint, details=e.details)
+    if type(text) is str:
+        if len(cache) >= VERIFIED_MAX:
+            try:
+                del cache[next(iter(cache))]
+            except (KeyError, StopIteration, RuntimeError):
+                pass  # another thread evicted it first
+        cache[text] = lic
     return evaluate(lic, inst, now)
 
 
