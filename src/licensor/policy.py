@@ -152,7 +152,15 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
             f"this license expired on {_day(lic.expires)}: ask your vendor to renew it, then activate the new key",
             lic,
         )
-    return Verdict("valid", f"licensed to {lic.customer} for {lic.nodes} nodes", lic, warnings)
+    return _valid(f"licensed to {lic.customer} for {lic.nodes} nodes", lic, warnings)
+
+
+def _valid(hint: str, lic: License, warnings: tuple[str, ...]) -> Verdict:
+    # The common verdict, on every check: set the fields without the frozen dataclass's generated
+    # __init__ (one object.__setattr__ per field), as License._from_fields does; the value is the same.
+    v = object.__new__(Verdict)
+    v.__dict__.update({"code": "valid", "hint": hint, "license": lic, "warnings": warnings, "details": {}})
+    return v
 
 
 _WARN_FROM = timedelta(days=max(WARN_DAYS))

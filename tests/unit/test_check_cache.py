@@ -108,3 +108,22 @@ class TestVerifiedCache:
             th.join(timeout=120)
         assert not errors
         assert set(ring.verified) <= set(good)
+
+
+class TestValidVerdict:
+    def test_the_valid_verdict_is_a_plain_frozen_verdict(self) -> None:
+        """The valid verdict, built without the dataclass __init__, equals one built by it and stays frozen."""
+        import dataclasses
+
+        import pytest
+
+        from licensor import Verdict
+
+        vendor = TestVendor()
+        _, inst = test_installation()
+        v = check(vendor.issue(inst), vendor.keyring, inst, T0)
+        assert type(v) is Verdict and v.code == "valid" and v.valid
+        assert v == Verdict(v.code, v.hint, v.license, v.warnings, {})
+        assert v.details == {} and v.as_dict()["code"] == "valid"
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            v.code = "expired"  # type: ignore[misc]
