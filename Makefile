@@ -30,7 +30,7 @@ pytest: $(STAMP)
 
 # The bench extra (matplotlib, for the plots) goes into .venv; each peer gets its own venv under bench/.peers/.
 $(VENV)/.bench-installed: $(STAMP)
-	$(BIN)/python -m pip install --quiet -e '.[server,postgres,dev,bench]'
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
 	touch $@
 
 bench: $(VENV)/.bench-installed
