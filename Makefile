@@ -28,7 +28,12 @@ typecheck: $(STAMP)
 pytest: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-bench: $(STAMP)
+# The bench extra (matplotlib, for the plots) goes into .venv; each peer gets its own venv under bench/.peers/.
+$(VENV)/.bench-installed: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	touch $@
+
+bench: $(VENV)/.bench-installed
 	$(BIN)/python -m bench
 
 clean:

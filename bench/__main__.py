@@ -1,4 +1,8 @@
-"""Run every benchmark in bench/ in turn: ``make bench`` or ``python -m bench``."""
+"""Run every benchmark in bench/ in turn: ``make bench`` or ``python -m bench``.
+
+``bench.peers`` goes first: it writes docs/BENCHMARKS.md and its plots, so a
+benchmark failing later leaves the document regenerated.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,9 @@ from pathlib import Path
 
 
 def main() -> int:
-    names = sorted(m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_"))
+    names = sorted(
+        (m.name for m in pkgutil.iter_modules([str(Path(__file__).parent)]) if not m.name.startswith("_")), key=lambda n: (n != "peers", n)
+    )
     for name in names:
         print(f"\n### bench.{name}", flush=True)
         rc = importlib.import_module(f"bench.{name}").main([])

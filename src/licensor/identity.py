@@ -91,7 +91,7 @@ class Binding:
 
     def satisfied_by(self, current: Mapping[str, str]) -> bool:
         differ = self.mismatches(current)
-        if any(n in differ for n in self.require):
+        if differ and any(n in differ for n in self.require):  # nothing differs: no generator on the common path
             return False
         return len(self.factors) - len(differ) >= self.k
 

@@ -167,7 +167,15 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
             f"this license expired on {_day(lic.expires)}: ask your vendor to renew it, then activate the new key",
             lic,
         )
-    return Verdict("valid", f"licensed to {lic.customer} for {lic.nodes} nodes", lic, warnings)
+    return _valid(f"licensed to {lic.customer} for {lic.nodes} nodes", lic, warnings)
+
+
+def _valid(hint: str, lic: License, warnings: tuple[str, ...]) -> Verdict:
+    # The common verdict, on every check: set the fields without the frozen dataclass's generated
+    # __init__ (one object.__setattr__ per field), as License._from_fields does; the value is the same.
+    v = object.__new__(Verdict)
+    v.__dict__.update({"code": "valid", "hint": hint, "license": lic, "warnings": warnings, "details": {}})
+    return v
 
 
 _WARN_FROM = timedelta(days=max(WARN_DAYS))
@@ -191,18 +199,40 @@ def _warnings(lic: License, now: datetime) -> tuple[str, ...]:
     return tuple(out)
 
 
+#: Verified texts a key ring keeps for ``check``; the oldest goes first when it is full.
+VERIFIED_MAX = 256
+
+
 def check(text: str | bytes | None, keyring: Keyring, inst: Installation, now: datetime) -> Verdict:
     """Decode, verify and evaluate a pasted key in one call; never raises for bad input.
 
     Whatever ``text`` is (a key, a file, garbage, a crafted token), the answer is a
     Verdict with a code and a hint; only a naive ``now`` (a programming mistake) raises UsageError.
+
+    A product may call this on every request: the key ring remembers the last
+    ``VERIFIED_MAX`` texts whose signature and claims it has verified, with the
+    license they decode to, so checking the same text again only evaluates the
+    policy (``now``, the installation).  Only successes are kept, by the exact
+    text: a changed character is a different text and is verified in full.  A
+    changed key ring (``Keyring.add``) starts with nothing remembered.
     """
+    cache = keyring.verified
+    lic = cache.get(text) if type(text) is str else None
+    if lic is not None:
+        return evaluate(lic, inst, now)  # type: ignore[arg-type]  # only Licenses are stored below
     if text is None or (isinstance(text, (str, bytes)) and not text.strip()):
         return evaluate(None, inst, now)
     try:
         lic = decode_license(text, keyring)
     except LicensorError as e:
         return Verdict(e.code, e.hint, details=e.details)
+    if type(text) is str:
+        if len(cache) >= VERIFIED_MAX:
+            try:
+                del cache[next(iter(cache))]
+            except (KeyError, StopIteration, RuntimeError):
+                pass  # another thread evicted it first
+        cache[text] = lic
     return evaluate(lic, inst, now)
 
 

@@ -216,6 +216,8 @@ class Keyring:
         self._keys: dict[str, bytes] = {}
         # Footers already parsed, to their key id: a product checks the same few footers over and over.
         self._footers: dict[bytes, str] = {}
+        #: Texts this ring has verified, to what they decoded to (``policy.check`` keeps it).
+        self.verified: dict[str, object] = {}
         for k in keys:
             self.add(k)
 
@@ -224,6 +226,9 @@ class Keyring:
             raise MalformedError("a vendor public key is 32 bytes")
         kid = key_id(public_key)
         self._keys[kid] = public_key
+        # Whatever was verified before the ring changed is verified again (a new dict: a check
+        # running meanwhile may still write to the old one, which no one reads any more).
+        self.verified = {}
         return kid
 
     def __contains__(self, kid: object) -> bool:
