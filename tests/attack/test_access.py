@@ -23,6 +23,7 @@ from __future__ import annotations
 import base64
 import re
 import threading
+import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -36,7 +37,6 @@ from fastapi import FastAPI
 from fastapi.routing import APIRoute
 from sqlalchemy import Engine, MetaData, select, update
 from starlette.routing import Mount, Route
-from starlette.testclient import TestClient
 
 from licensor.identity import InstallationKey, hash_factors
 from licensor.request import Contact, make_request
@@ -44,6 +44,11 @@ from licensor.testing import TestVendor
 from licensor.usage import make_usage_report
 
 from .conftest import LONG, record
+
+with warnings.catch_warnings():
+    # Starlette would rather have httpx2; the httpx this project installs serves the test client as well.
+    warnings.filterwarnings("ignore", message="Using `httpx` with `starlette.testclient`")
+    from starlette.testclient import TestClient
 
 PASSWORD = "correct horse battery staple"
 FACTORS = {"cluster": "cluster-under-test", "machine": "machine-under-test"}
