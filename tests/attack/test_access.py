@@ -4,18 +4,18 @@ The routes come from the apps' own route tables (``app.routes`` of ``create_app`
 a route added later has no row in ``CONTROLLER`` / ``ISSUER`` below and fails the test
 by name until someone decides, in review, who may call it.
 
-Each row names a *policy*; ``POLICIES`` writes out, for every caller, what that policy
-answers: ``ok`` (the call is made for real and must succeed with the recipe's status),
-``401``, ``403`` (JSON with that code) or ``login`` (a console page sends the browser to
-the sign-in page).  A refused call must change nothing: every table of the database is
-read before and after it and compared.
+Each row names a *policy*; ``CONTROLLER_POLICIES`` and ``ISSUER_POLICIES`` write out, for
+every caller, what that policy answers: ``ok`` (the call is made for real and must
+succeed with the recipe's status), ``401``, ``403`` (JSON with that code) or ``login`` (a
+console page sends the browser to the sign-in page).  A refused call must change
+nothing: every table of the database is read before and after it and compared.
 
 Callers, controller: nobody, a join token, a revoked join token, a revoked admin token,
 an admin token, HTTP Basic with the admin password, a console session with its CSRF
-token and the same session without it.  (Wrong passwords are the guessing suite's.)  Issuer: nobody, one
-API token per scope, a token with every scope, a revoked token with every scope, HTTP
-Basic with an admin user's password (not a way in), an admin session with its CSRF
-token and the same session without it.
+token and the same session without it (wrong passwords are the guessing suite's).
+Issuer: nobody, one API token per scope, a token with every scope, a revoked token with
+every scope, HTTP Basic with an admin user's password (not a way in), an admin session
+with its CSRF token and the same session without it.
 """
 
 from __future__ import annotations
@@ -362,7 +362,7 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @contextmanager
-def _controller(url: str, tmp: Path) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI]]:
+def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI]]:
     from licensor.controller import store as cs
     from licensor.controller.app import ControllerSettings, create_app
     from licensor.controller.runtime import Controller
@@ -518,7 +518,8 @@ def _request_code(key: InstallationKey) -> str:
 class Inbox:
     """An SMTP server on loopback that keeps what it is sent."""
 
-    def __init__(self) -> None:
+    def __init__(self, port: int) -> None:
+        self.port = port
         self.messages: list[Any] = []
         self.lock = threading.Lock()
 
@@ -529,7 +530,7 @@ class Inbox:
 
 
 @contextmanager
-def _issuer(url: str, tmp: Path, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI]]:
+def _issuer(url: str, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI]]:
     from licensor.issuer import store as iss
     from licensor.issuer.app import create_app
     from licensor.issuer.migrate import upgrade
@@ -709,22 +710,26 @@ def backend(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 
 @pytest.fixture
-def smtp_port(free_port: int) -> Iterator[int]:
+def inbox(free_port: int) -> Iterator[Inbox]:
     from aiosmtpd.controller import Controller as SMTPController
 
-    smtpd = SMTPController(Inbox(), hostname="127.0.0.1", port=free_port)
+    box = Inbox(free_port)
+    smtpd = SMTPController(box, hostname="127.0.0.1", port=free_port)
     smtpd.start()
-    yield free_port
+    yield box
     smtpd.stop()
 
 
 class TestAccessMatrix:
-    def test_controller_every_route_every_caller(self, backend: str, tmp_path: Path) -> None:
+    def test_controller_every_route_every_caller(self, backend: str) -> None:
         """Every controller route answers each caller as its row says; refused calls change nothing."""
-        with _controller(backend, tmp_path) as (matrix, recipes, app):
+        with _controller(backend) as (matrix, recipes, app):
             _run(matrix, recipes, app)
 
-    def test_issuer_every_route_every_caller(self, backend: str, tmp_path: Path, smtp_port: int) -> None:
+    def test_issuer_every_route_every_caller(self, backend: str, inbox: Inbox) -> None:
         """Every issuer route answers each caller (each token scope, sessions with and without CSRF) as its row says."""
-        with _issuer(backend, tmp_path, smtp_port) as (matrix, recipes, app):
+        with _issuer(backend, inbox.port) as (matrix, recipes, app):
             _run(matrix, recipes, app)
+        sends = [route for route in ISSUER if route[0] == "POST" and route[1].endswith("/send")]
+        allowed = sum(1 for route in sends for answer in ISSUER_POLICIES[ISSUER[route]].values() if answer == OK)
+        assert len(inbox.messages) == allowed, f"{len(inbox.messages)} licenses mailed, {allowed} sends allowed"
