@@ -362,7 +362,7 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @contextmanager
-def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI]]:
+def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI, TestClient]]:
     from licensor.controller import store as cs
     from licensor.controller.app import ControllerSettings, create_app
     from licensor.controller.runtime import Controller
@@ -396,13 +396,13 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
         admin_h = {"authorization": f"Bearer {tokens['admin_token']}"}
         r = client.post("/api/v1/license/activate", content=key, headers={**admin_h, "content-type": "text/plain"})
         assert r.status_code == 200, r.text
-        r = client.post("/login", data={"username": "admin", "password": PASSWORD, "next": "/"})
-        assert r.status_code == 303, r.text
-        cookie = r.cookies["licensor_controller_session"]
-        client.cookies.clear()
-        page = client.get("/", headers={"cookie": f"licensor_controller_session={cookie}"})
-        csrf = CSRF_RE.search(page.text)
-        assert csrf is not None, page.text[:500]
+        session = _signed_in(client, "licensor_controller_session", "admin")
+        fresh: dict[str, tuple[str, str]] = {}
+
+        def own_session(_caller: str) -> None:
+            """A session for this call alone, made before the database is read (a sign-out ends every session: run last)."""
+            fresh["session"] = _signed_in(client, "licensor_controller_session", "admin")
+
         made = client.post("/api/v1/license/request", json=REQUEST_BODY, headers=admin_h)
         assert made.status_code == 200, made.text
         request_code = made.json()["code"]
@@ -416,18 +416,18 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
                 return {"authorization": f"Bearer {tokens[caller]}"}
             if caller in basic:
                 return {"authorization": basic[caller]}
-            if caller.startswith("session"):
-                return {"cookie": f"licensor_controller_session={cookie}"}
             return {}
 
         def send(method: str, caller: str, call: Call) -> httpx.Response:
             client.cookies.clear()
+            h = headers(caller)
             form = dict(call.form) if call.form is not None else None
-            if form is not None and caller == "session":
-                form["csrf_token"] = csrf.group(1)
-            return client.request(
-                method, call.path, headers=headers(caller), json=call.json, data=form, content=call.content, params=call.query
-            )
+            if caller.startswith("session"):
+                cookie, csrf = fresh.pop("session") if call.own_session else session
+                h["cookie"] = f"licensor_controller_session={cookie}"
+                if form is not None and caller == "session":
+                    form["csrf_token"] = csrf
+            return client.request(method, call.path, headers=h, json=call.json, data=form, content=call.content, params=call.query)
 
         def join(kind: str, seat: str) -> Callable[[str], None]:
             def prepare(_caller: str) -> None:
@@ -475,7 +475,7 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
             ("GET", "/api/v1/usage/{month}"): Call(f"/api/v1/usage/{month}"),
             ("GET", "/login"): Call("/login"),
             ("POST", "/login"): Call("/login", 303, form={"username": "admin", "password": PASSWORD, "next": "/nodes"}),
-            ("POST", "/logout"): Call("/logout", 303, form={}),
+            ("POST", "/logout"): Call("/logout", 303, form={}, own_session=True, prepare=own_session),
             ("GET", "/"): Call("/"),
             ("GET", "/settings/license"): Call("/settings/license"),
             ("GET", "/settings/license/request"): Call("/settings/license/request"),
@@ -492,7 +492,7 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
             ("GET", "/clusters"): Call("/clusters"),
             ("GET", "/about"): Call("/about"),
         }
-        yield Matrix("controller", CONTROLLER, CONTROLLER_POLICIES, send, app.state.controller.svc.store.engine), recipes, app
+        yield Matrix("controller", CONTROLLER, CONTROLLER_POLICIES, send, app.state.controller.svc.store.engine), recipes, app, client
 
 
 REQUEST_BODY = {"name": "Ada Admin", "email": "ada@example.com", "company": "ACME", "nodes": 5, "months": 12}
@@ -530,7 +530,7 @@ class Inbox:
 
 
 @contextmanager
-def _issuer(url: str, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI]]:
+def _issuer(url: str, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI, TestClient]]:
     from licensor.issuer import store as iss
     from licensor.issuer.app import create_app
     from licensor.issuer.migrate import upgrade
@@ -686,7 +686,7 @@ def _issuer(url: str, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, 
             ("GET", "/usage"): Call("/usage"),
             ("POST", "/usage"): Call("/usage", form={"report": report}),
         }
-        yield Matrix("issuer", ISSUER, ISSUER_POLICIES, send, service.store.engine), recipes, app
+        yield Matrix("issuer", ISSUER, ISSUER_POLICIES, send, service.store.engine), recipes, app, client
 
 
 # -- the tests ------------------------------------------------------------------------------------
@@ -695,7 +695,8 @@ def _issuer(url: str, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, 
 def _run(matrix: Matrix, recipes: dict[tuple[str, str], Call], app: FastAPI) -> None:
     routes = route_table(app)
     matrix.check_coverage(routes, recipes)
-    for method, path in routes:
+    # Sign-outs last: the controller's ends every console session, the one the other rows use too.
+    for method, path in sorted(routes, key=lambda route: route[1].endswith("/logout")):
         matrix.run(method, path, recipes[(method, path)])
     record("access", cases=matrix.cases, holes=len(matrix.holes))
     assert not matrix.holes, f"{len(matrix.holes)} of {matrix.cases} cases are wrong:\n" + "\n".join(matrix.holes)
@@ -723,13 +724,44 @@ def inbox(free_port: int) -> Iterator[Inbox]:
 class TestAccessMatrix:
     def test_controller_every_route_every_caller(self, backend: str) -> None:
         """Every controller route answers each caller as its row says; refused calls change nothing."""
-        with _controller(backend) as (matrix, recipes, app):
+        with _controller(backend) as (matrix, recipes, app, _client):
             _run(matrix, recipes, app)
 
     def test_issuer_every_route_every_caller(self, backend: str, inbox: Inbox) -> None:
         """Every issuer route answers each caller (each token scope, sessions with and without CSRF) as its row says."""
-        with _issuer(backend, inbox.port) as (matrix, recipes, app):
+        with _issuer(backend, inbox.port) as (matrix, recipes, app, _client):
             _run(matrix, recipes, app)
         sends = [route for route in ISSUER if route[0] == "POST" and route[1].endswith("/send")]
         allowed = sum(1 for route in sends for answer in ISSUER_POLICIES[ISSUER[route]].values() if answer == OK)
         assert len(inbox.messages) == allowed, f"{len(inbox.messages)} licenses mailed, {allowed} sends allowed"
+
+
+def _signed_in(client: TestClient, cookie_name: str, username: str) -> tuple[str, str]:
+    """Sign in on the console's form; the session cookie and the CSRF token its pages carry."""
+    r = client.post("/login", data={"username": username, "password": PASSWORD, "next": "/licenses" if username != "admin" else "/"})
+    assert r.status_code == 303, r.text
+    cookie = r.cookies[cookie_name]
+    client.cookies.clear()
+    page = client.get(r.headers["location"], headers={"cookie": f"{cookie_name}={cookie}"})
+    found = CSRF_RE.search(page.text)
+    assert page.status_code == 200 and found is not None, page.text[:300]
+    return cookie, found.group(1)
+
+
+class TestSignOut:
+    @pytest.mark.parametrize("side", ["controller", "issuer"])
+    def test_a_signed_out_session_is_no_way_in(self, side: str, backend: str, inbox: Inbox) -> None:
+        """After signing out, the old session cookie (kept, copied or stolen) opens no page and posts no form."""
+        cookie_name, user = ("licensor_controller_session", "admin") if side == "controller" else ("licensor_session", "ada")
+        with _controller(backend) if side == "controller" else _issuer(backend, inbox.port) as (_m, _r, _app, client):
+            cookie, csrf = _signed_in(client, cookie_name, user)
+            jar = {"cookie": f"{cookie_name}={cookie}"}
+            r = client.post("/logout", data={"csrf_token": csrf}, headers=jar)
+            assert r.status_code == 303 and r.headers["location"] == "/login", r.text
+            client.cookies.clear()
+            for path in ("/settings/license", "/") if side == "controller" else ("/licenses", "/keys"):
+                r = client.get(path, headers=jar)
+                assert r.status_code == 303 and r.headers["location"].startswith("/login"), f"{path} after sign-out: {r.status_code}"
+            form = "/settings/configuration" if side == "controller" else "/keys/rotate"
+            r = client.post(form, data={"csrf_token": csrf, "cluster_name": "x"}, headers=jar)
+            assert r.status_code == 303 and r.headers["location"].startswith("/login"), f"{form} after sign-out: {r.status_code}"
