@@ -1,7 +1,8 @@
 """The ``licensor`` command: ``vendor …``, ``controller …``, ``demo``.
 
 Exit codes: 0 done; 1 refused (the license problem: code and hint on stderr);
-2 bad usage or malformed input.  The command parses and renders only: the
+2 bad usage or malformed input; 141 the reader of the output went away
+(``licensor … | head``: quietly, as a command killed by SIGPIPE would).  The command parses and renders only: the
 work is done by the services.
 """
 
@@ -13,11 +14,14 @@ import sys
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from .errors import LicensorError, MalformedError, UsageError
 
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE = 0, 1, 2
+if TYPE_CHECKING:
+    from _typeshed import SupportsWrite
+
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_PIPE = 0, 1, 2, 141
 
 #: ``add(group, name, func, help) -> parser``: how area modules register their commands.
 AddCommand = Callable[[Any, str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
@@ -117,6 +121,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 class _Parser(argparse.ArgumentParser):
+    def _print_message(self, message: str, file: SupportsWrite[str] | None = None) -> None:
+        # argparse drops write errors, so --help into a closed pipe would "succeed"; main() handles them.
+        if message:
+            (file or sys.stderr).write(message)
+
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
         raise CliError(EXIT_USAGE, "usage", message)
@@ -165,6 +174,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        try:
+            return _run(argv)
+        finally:
+            # Output still buffered would otherwise meet a closed pipe at interpreter exit,
+            # where the error can only be printed, never caught.
+            sys.stdout.flush()
+    except BrokenPipeError:
+        # The reader went away (``| head``): nothing more can be said to it.  Point stdout at
+        # /dev/null so the interpreter's own final flush does not fail again, and stop quietly.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+        return EXIT_PIPE
+
+
+def _run(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args))

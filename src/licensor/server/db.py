@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, inspect
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, ExceptionContext
 
 if TYPE_CHECKING:  # Alembic is imported only when migrations run: it is slow to import
     from alembic.config import Config
@@ -71,6 +71,10 @@ def make_engine(
     those on a connection whose ``info["write"]`` is set (``Database.tx()``).
 
     PostgreSQL: ``postgresql://…`` uses psycopg 3; the pool pings connections.
+
+    Both: statement parameters (customer names, e-mail addresses, key material) are
+    left out of SQLAlchemy's exception texts and logs (``hide_parameters``), so an
+    error that gets logged carries the statement, never the data.
     """
     if url.startswith("sqlite:///"):
         path = Path(url.removeprefix("sqlite:///"))
@@ -80,7 +84,9 @@ def make_engine(
             # its unread result row kept a statement open, and with it a read snapshot,
             # so a pooled connection never saw what another process committed later.
             db.execute("PRAGMA journal_mode=WAL").fetchall()
-        engine = create_engine(url, connect_args={"timeout": 30, "check_same_thread": False}, **_pool_args(sqlite_pool))
+        engine = create_engine(
+            url, connect_args={"timeout": 30, "check_same_thread": False}, hide_parameters=True, **_pool_args(sqlite_pool)
+        )
 
         @event.listens_for(engine, "connect")
         def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -98,7 +104,33 @@ def make_engine(
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    return create_engine(url, pool_pre_ping=True, **_pool_args(postgres_pool))
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **_pool_args(postgres_pool))
+    event.listen(engine, "handle_error", _without_row_data)
+    return engine
+
+
+def _without_row_data(ctx: ExceptionContext) -> None:
+    """Drop the row's values from a PostgreSQL error before it is raised (and perhaps logged).
+
+    The server explains constraint errors with the data (``DETAIL: Key (name)=(ACME GmbH) already
+    exists``, ``Failing row contains (…)``), which ``hide_parameters`` does not reach.  What stays is the
+    primary message, which names the constraint, column and table; a data error's primary message may
+    quote the value (``invalid input syntax for type integer: "…"``), so it keeps only its kind and place.
+    """
+    orig, error = ctx.original_exception, ctx.sqlalchemy_exception
+    diag: Any = getattr(orig, "diag", None)
+    primary = getattr(diag, "message_primary", None)
+    if error is None or not primary:
+        return  # not the server's words (a connection failure, a driver check): nothing of the row in it
+    import psycopg
+
+    if isinstance(orig, psycopg.DataError):
+        place = ", ".join(f"{k} {v}" for k, v in (("table", diag.table_name), ("column", diag.column_name)) if v)
+        text = f"{type(orig).__name__} (SQLSTATE {diag.sqlstate})" + (f" on {place}" if place else "")
+    else:
+        text = primary
+    orig.args = (text,)
+    error.args = (f"({type(orig).__module__}.{type(orig).__name__}) {text}",)
 
 
 class Database:

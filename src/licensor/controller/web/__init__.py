@@ -164,7 +164,7 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
 
     @app.post("/logout", include_in_schema=False)
     async def logout(request: Request) -> Response:
-        return await console.sign_out(request)
+        return await console.sign_out(request, lambda _sess, _cookie: model.end_sessions(ctl))
 
     # -- pages -----------------------------------------------------------------
 

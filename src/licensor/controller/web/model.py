@@ -19,6 +19,7 @@ from ..runtime import Controller
 
 SECRET_KEY = "console_session_secret"  # noqa: S105 - a settings key name, not a secret
 VENDOR_EMAIL_KEY = "console_vendor_email"
+SIGN_OUTS_KEY = "console_sign_outs"
 MAX_NAME = 200
 
 
@@ -47,11 +48,23 @@ def session_secret(ctl: Controller) -> bytes:
 
 
 def password_generation(ctl: Controller) -> str | None:
-    """The id of the admin password in force (sessions end when it changes); None when no password is set."""
+    """The id of the admin password in force and the count of sign-outs (sessions end when either changes);
+    None when no password is set."""
     q = select(func.max(s.credentials.c.id)).where(and_(s.credentials.c.kind == "admin_password", s.credentials.c.revoked.is_(False)))
     with ctl.store.tx() as c:
         v = c.execute(q).scalar()
-    return None if v is None else str(v)
+        signed_out = _get(c, SIGN_OUTS_KEY) or "0"
+    return None if v is None else f"{v}.{signed_out}"
+
+
+def end_sessions(ctl: Controller) -> None:
+    """Sign-out: every console session ends, so a copied cookie is no way in afterwards.
+
+    Session cookies are signed, not stored, so one cannot be struck off by itself; they all
+    carry the sign-out count, and the controller has one admin."""
+    with ctl.store.locked() as c:
+        _put(c, SIGN_OUTS_KEY, str(int(_get(c, SIGN_OUTS_KEY) or "0") + 1))
+        audit.append(c, ctl.clock(), [audit.Entry("admin", "console", "signed_out", "signed out: every console session ended")])
 
 
 def configuration(ctl: Controller) -> dict[str, str]:
