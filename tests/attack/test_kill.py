@@ -52,25 +52,32 @@ from .killing import SEED, Db, Issuer, sigkill
 #: Kills per test: the long run makes 2 x 3 x 10 controller kills and 2 x 2 x 11 issuer kills (104).
 CONTROLLER_LIVES, CONTROLLER_KILLS = scale(1, 3), scale(3, 10)
 ISSUER_LIVES, ISSUER_KILLS = scale(1, 2), scale(2, 11)
-#: The kill lands this long (seconds) after the workload starts; the workload runs longer.
-KILL_AFTER = (0.05, 1.2)
-WORKLOAD_SECONDS = 8.0
+#: The kill lands this long (seconds) after the server's first answer in a round.
+KILL_AFTER = (0.0, 1.2)
+#: A round's workload stops by itself after this long (the kill comes long before).
+WORKLOAD_SECONDS = 16.0
 #: Wall-clock bound of one test, well inside pytest's timeout.
 TEST_BUDGET = 240.0
 
 
-def _work_until_killed(work: Callable[[], Awaitable[None]], kill: Callable[[], None], delay: float) -> None:
-    """Run ``work`` in its own thread and event loop; ``kill`` the server after ``delay`` seconds."""
+def _work_until_killed(work: Callable[[threading.Event], Awaitable[None]], kill: Callable[[], None], delay: float) -> None:
+    """Run ``work`` in its own thread and event loop; ``kill`` the server ``delay`` seconds after its first answer.
+
+    Counting from the first answer (not from the start) keeps the kill inside the work
+    however slow the machine is to start it.
+    """
     failure: list[BaseException] = []
+    going = threading.Event()
 
     def run() -> None:
         try:
-            asyncio.run(work())
+            asyncio.run(work(going))
         except BaseException as e:  # surfaced in the test's thread below
             failure.append(e)
 
     t = threading.Thread(target=run, name="kill-workload", daemon=True)
     t.start()
+    going.wait(WORKLOAD_SECONDS / 2)
     time.sleep(delay)
     kill()
     t.join(WORKLOAD_SECONDS + 30)
@@ -79,8 +86,11 @@ def _work_until_killed(work: Callable[[], Awaitable[None]], kill: Callable[[], N
         raise failure[0]
 
 
-def _five_hundreds(seen: list[str]) -> Callable[[httpx.Response], Awaitable[None]]:
+def _watch(seen: list[str], going: threading.Event) -> Callable[[httpx.Response], Awaitable[None]]:
+    """A response hook: note that the server answers, and every 5xx (a crash must not show as one)."""
+
     async def hook(r: httpx.Response) -> None:
+        going.set()
         if r.status_code >= 500:
             await r.aread()
             seen.append(f"{r.request.method} {r.request.url.path} answered {r.status_code}: {r.text[:300]}")
@@ -111,10 +121,10 @@ class ControllerLog:
     activations_acked: int = 0
 
 
-async def _controller_work(srv: Server, log: ControllerLog, rng: random.Random, tag: str, mode: str) -> None:
+async def _controller_work(srv: Server, log: ControllerLog, rng: random.Random, tag: str, mode: str, going: threading.Event) -> None:
     stop_at = time.monotonic() + WORKLOAD_SECONDS
     dead = asyncio.Event()  # set by whichever task first finds the server gone
-    hooks = {"response": [_five_hundreds(log.errors)]}
+    hooks = {"response": [_watch(log.errors, going)]}
 
     async with httpx.AsyncClient(timeout=10, event_hooks=hooks, limits=httpx.Limits(max_connections=64)) as client:
 
@@ -252,7 +262,7 @@ def test_controller_survives_kills(database_url: str, free_port: int, tmp_path: 
                 sigkill(proc)
                 srv.proc = None
 
-            _work_until_killed(lambda m=mode, n=n: _controller_work(srv, log, rng, f"l{life}r{n}", m), kill, delay)
+            _work_until_killed(lambda g, m=mode, n=n: _controller_work(srv, log, rng, f"l{life}r{n}", m, g), kill, delay)
             kills += 1
             srv.start()
             found = _check_controller(srv, db, log)
@@ -295,10 +305,10 @@ class IssuerLog:
     errors: list[str] = field(default_factory=list)
 
 
-async def _issuer_work(iss: Issuer, log: IssuerLog, rng: random.Random, codes: dict[str, str]) -> None:
+async def _issuer_work(iss: Issuer, log: IssuerLog, rng: random.Random, codes: dict[str, str], going: threading.Event) -> None:
     stop_at = time.monotonic() + WORKLOAD_SECONDS
     dead = asyncio.Event()
-    hooks = {"response": [_five_hundreds(log.errors)]}
+    hooks = {"response": [_watch(log.errors, going)]}
     async with httpx.AsyncClient(base_url=iss.base, headers=iss.headers, timeout=20, event_hooks=hooks) as client:
 
         async def worker(r: random.Random) -> None:
@@ -387,7 +397,7 @@ def test_issuer_survives_kills(database_url: str, free_port: int, tmp_path: Path
             if time.monotonic() > deadline:
                 break
             delay = rng.uniform(*KILL_AFTER)
-            _work_until_killed(lambda: _issuer_work(iss, log, rng, codes), iss.kill, delay)
+            _work_until_killed(lambda g: _issuer_work(iss, log, rng, codes, g), iss.kill, delay)
             kills += 1
             iss.start()
             problems += [f"round {n} (kill after {delay:.2f} s): {p}" for p in _check_issuer(iss, db, log)]
@@ -396,3 +406,40 @@ def test_issuer_survives_kills(database_url: str, free_port: int, tmp_path: Path
     record("kill", kills=kills, inconsistencies=len(problems), issuer_kills=kills, licenses_acked=len(log.acked))
     assert kills == ISSUER_KILLS, f"only {kills} of {ISSUER_KILLS} kills within {TEST_BUDGET} s"
     assert not problems, f"seed {SEED}, {backend}, life {life}:\n" + "\n".join(problems)
+
+
+# -- found by the harness --------------------------------------------------------------
+
+
+def test_joins_never_exceed_a_limit_lowered_while_they_waited(database_url: str, tmp_path: Path) -> None:
+    """A join batch decides with the license in force when it holds the lock, not the one it read before.
+
+    Two workers of one controller (or the server and ``licensor controller activate``):
+    the first has evaluated the license with 8 nodes; the second activates a renewal
+    for 2.  The first worker's next joins must be held to 2.
+    """
+    from licensor.controller.host import collect_factors
+    from licensor.controller.runtime import Controller, Op
+    from licensor.controller.service import ControllerService
+    from licensor.controller.store import Store
+    from licensor.testing import TestVendor
+
+    vendor = TestVendor()
+    first = ControllerService(Store(database_url), factors=collect_factors())
+    first.init(vendor.keyring, product="demo")
+    second = ControllerService(Store(database_url), factors=collect_factors())
+    with first.store.tx() as c:
+        inst = first.installation(c)
+    try:
+        worker_a, worker_b = Controller(first), Controller(second)
+        worker_b.activate(vendor.issue(inst, serial=1, nodes=8, now=first.clock() - timedelta(minutes=1)))
+        assert worker_a.apply([Op("join", "node", "early")])[0].ok  # worker A now holds the 8-node verdict
+        worker_b.activate(vendor.issue(inst, serial=2, nodes=2, now=first.clock() - timedelta(minutes=1)))
+        outcomes = worker_a.apply([Op("join", "node", f"n{i}") for i in range(8)])
+        with first.store.tx() as c:
+            seated = len(c.exec_driver_sql("SELECT seat_id FROM seats").all())
+        assert seated <= 2, f"{seated} seats under a 2-node license; admitted: {sum(o.ok for o in outcomes)}"
+        assert sum(o.ok for o in outcomes) == 1
+    finally:
+        first.store.close()
+        second.store.close()

@@ -26,6 +26,8 @@ from . import store as s
 
 Clock = Callable[[], datetime]
 
+_ACTIVE_ID = select(s.licenses.c.license_id).where(s.licenses.c.active.is_(True))
+
 
 def system_clock() -> datetime:
     return datetime.now(UTC)
@@ -169,12 +171,21 @@ class ControllerService:
         """The verdict of the active license (``missing`` if none)."""
         now = self.clock()
         with self.store.tx() as c:
-            inst = self.installation(c)
-            try:
-                lic = self._active(c, self.keyring(c))
-            except LicensorError as e:  # e.g. its vendor key was removed from the trusted set
-                return Verdict(e.code, e.hint, details=e.details)
-            return evaluate(lic, inst, now)
+            return self.verdict_in(c, now)
+
+    def verdict_in(self, c: Connection, now: datetime) -> Verdict:
+        """The verdict of the license in force, read in the caller's transaction."""
+        inst = self.installation(c)
+        try:
+            lic = self._active(c, self.keyring(c))
+        except LicensorError as e:  # e.g. its vendor key was removed from the trusted set
+            return Verdict(e.code, e.hint, details=e.details)
+        return evaluate(lic, inst, now)
+
+    def active_license_id(self, c: Connection) -> str | None:
+        """The id of the license in force (one indexed read), to tell whether a cached verdict is still about it."""
+        row = c.execute(_ACTIVE_ID).first()
+        return None if row is None else str(row.license_id)
 
     def activate(self, text: str | bytes) -> Activation:
         """Verify and apply a key atomically; raise LicenseRefused (or Malformed…) if refused.
