@@ -50,6 +50,21 @@ class Db:
         with psycopg.connect(self.url, autocommit=True) as c:
             return list(c.execute(sql, params).fetchall())  # type: ignore[arg-type]
 
+    def write(self, sql: str, *params: Any) -> None:
+        """Change the database behind the server's back (to show that the checks see damage)."""
+        if self.sqlite:
+            conn = sqlite3.connect(self.url.removeprefix("sqlite:///"), timeout=30)
+            try:
+                with conn:
+                    conn.execute(sql.replace("%s", "?"), params)
+            finally:
+                conn.close()
+            return
+        import psycopg
+
+        with psycopg.connect(self.url, autocommit=True) as c:
+            c.execute(sql, params)  # type: ignore[arg-type]
+
     def integrity(self) -> list[str]:
         """Problems the database engine itself finds (empty when sound).
 

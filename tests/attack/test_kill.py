@@ -43,6 +43,7 @@ from licensor.agent import Agent, Result, Unreachable
 from licensor.identity import InstallationKey, hash_factors
 from licensor.license import decode_license
 from licensor.request import Contact, make_request
+from licensor.signing import Keyring
 from licensor.testing import T0
 
 from ..controller.conftest import Server
@@ -186,6 +187,24 @@ async def _controller_work(srv: Server, log: ControllerLog, rng: random.Random, 
 
 def _check_controller(srv: Server, db: Db, log: ControllerLog) -> list[str]:
     """What is wrong with the controller after a restart (empty when the crash left a consistent state)."""
+    bad, serial = _controller_db_problems(db, log)
+    status = srv.status()
+    limit = log.sent[serial].nodes if serial is not None and serial in log.sent else 0
+    if serial is not None and (status.get("serial") != serial or status.get("nodes_limit") != limit or status.get("state") != "valid"):
+        bad.append(
+            f"the API shows {status.get('state')} serial {status.get('serial')} limit {status.get('nodes_limit')}; the database {serial}"
+        )
+    verify = srv.get("/api/v1/audit/verify").json()
+    entries = int(db.rows("SELECT count(*) FROM audit")[0][0])
+    if not verify.get("ok") or verify.get("entries") != entries:
+        bad.append(f"audit verify: {verify} ({entries} entries stored)")
+    log.in_force = serial
+    log.round_serials = set()
+    return bad + log.errors
+
+
+def _controller_db_problems(db: Db, log: ControllerLog) -> tuple[list[str], int | None]:
+    """The database's side of the check, and the serial in force."""
     bad = [f"integrity: {p}" for p in db.integrity()]
     rows = db.rows("SELECT id, license_id, serial FROM licenses ORDER BY id")
     active = db.rows("SELECT license_id, serial FROM licenses WHERE active = %s", True)
@@ -210,12 +229,7 @@ def _check_controller(srv: Server, db: Db, log: ControllerLog) -> list[str]:
     if activated != [r[1] for r in rows]:
         bad.append(f"{len(rows)} licenses stored but {len(activated)} 'activated' audit entries (or in another order)")
 
-    status = srv.status()
     limit = log.sent[serial].nodes if serial is not None and serial in log.sent else 0
-    if serial is not None and (status.get("serial") != serial or status.get("nodes_limit") != limit or status.get("state") != "valid"):
-        bad.append(
-            f"the API shows {status.get('state')} serial {status.get('serial')} limit {status.get('nodes_limit')}; the database {serial}"
-        )
     seated = {r[0] for r in db.rows("SELECT seat_id FROM seats WHERE kind = 'node'")}
     if len(seated) > limit:
         bad.append(f"{len(seated)} seats held but the license in force allows {limit}")
@@ -229,14 +243,7 @@ def _check_controller(srv: Server, db: Db, log: ControllerLog) -> list[str]:
     lost = set(log.holders) - seated - gone
     if lost:
         bad.append(f"joins answered 'admitted' whose seats are gone without a trace: {sorted(lost)[:5]}")
-
-    verify = srv.get("/api/v1/audit/verify").json()
-    entries = int(db.rows("SELECT count(*) FROM audit")[0][0])
-    if not verify.get("ok") or verify.get("entries") != entries:
-        bad.append(f"audit verify: {verify} ({entries} entries stored)")
-    log.in_force = serial
-    log.round_serials = set()
-    return bad + log.errors
+    return bad, serial
 
 
 @pytest.mark.parametrize("life", range(CONTROLLER_LIVES))
@@ -337,6 +344,17 @@ async def _issuer_work(iss: Issuer, log: IssuerLog, rng: random.Random, codes: d
 
 def _check_issuer(iss: Issuer, db: Db, log: IssuerLog) -> list[str]:
     """What is wrong with the issuer after a restart (empty when no issued serial was lost or duplicated)."""
+    bad = _issuer_db_problems(db, log, iss.keyring)
+    with httpx.Client(base_url=iss.base, headers=iss.headers, timeout=20) as client:
+        for lid in list(log.acked)[-20:]:  # the newest, most likely caught by the kill
+            r = client.get(f"/api/v1/licenses/{lid}")
+            if r.status_code != 200 or r.json().get("serial") != log.acked[lid][1]:
+                bad.append(f"GET license {lid}: {r.status_code} {r.text[:200]}")
+    errors, log.errors = log.errors, []
+    return bad + errors
+
+
+def _issuer_db_problems(db: Db, log: IssuerLog, keyring: Keyring) -> list[str]:
     bad = [f"integrity: {p}" for p in db.integrity()]
     rows = {r[0]: r for r in db.rows("SELECT license_id, installation_id, serial, token, supersedes, superseded_by, kind FROM licenses")}
     for lid, (inst, serial, token) in log.acked.items():
@@ -345,16 +363,11 @@ def _check_issuer(iss: Issuer, db: Db, log: IssuerLog) -> list[str]:
             bad.append(f"license {lid} (serial {serial}) was answered 201 but is gone")
         elif (row[1], int(row[2]), row[3]) != (inst, serial, token):
             bad.append(f"license {lid} was answered 201 as serial {serial} but is stored as serial {row[2]} of {row[1]}")
-    with httpx.Client(base_url=iss.base, headers=iss.headers, timeout=20) as client:
-        for lid in list(log.acked)[-20:]:  # the newest, most likely caught by the kill
-            r = client.get(f"/api/v1/licenses/{lid}")
-            if r.status_code != 200 or r.json().get("serial") != log.acked[lid][1]:
-                bad.append(f"GET license {lid}: {r.status_code} {r.text[:200]}")
     per_inst: dict[str, list[int]] = {}
     for lid, inst, serial, token, supersedes, superseded_by, _kind in rows.values():
         per_inst.setdefault(inst, []).append(int(serial))
         try:
-            lic = decode_license(token, iss.keyring)
+            lic = decode_license(token, keyring)
         except Exception as e:
             bad.append(f"the stored key of {lid} does not verify: {e}")
         else:
@@ -375,8 +388,7 @@ def _check_issuer(iss: Issuer, db: Db, log: IssuerLog) -> list[str]:
             bad.append(f"license {lid} has {audited[lid]} audit lines (expected one)")
     for lid in set(audited) - set(rows):
         bad.append(f"an audit line names license {lid}, which is not stored")
-    errors, log.errors = log.errors, []
-    return bad + errors
+    return bad
 
 
 @pytest.mark.parametrize("life", range(ISSUER_LIVES))
@@ -443,3 +455,67 @@ def test_joins_never_exceed_a_limit_lowered_while_they_waited(database_url: str,
     finally:
         first.store.close()
         second.store.close()
+
+
+# -- the checks themselves -------------------------------------------------------------
+
+
+def test_the_checks_see_what_a_torn_write_would_leave(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    """The after-restart checks pass a sound database and name each kind of damage a torn write would leave."""
+    from licensor.controller.host import collect_factors
+    from licensor.controller.runtime import Controller, Op
+    from licensor.controller.service import ControllerService
+    from licensor.controller.store import Store
+    from licensor.issuer.service import IssuerService
+    from licensor.issuer.store import Store as IssuerStore
+    from licensor.testing import TestVendor
+
+    db, vendor, log = Db(database_url), TestVendor(), ControllerLog()
+    svc = ControllerService(Store(database_url), factors=collect_factors())
+    try:
+        svc.init(vendor.keyring, product="demo")
+        with svc.store.tx() as c:
+            inst = svc.installation(c)
+        lic = vendor.license(inst, serial=1, nodes=3, now=svc.clock() - timedelta(minutes=1))
+        ctl = Controller(svc)
+        ctl.activate(lic.sign(vendor.key))
+        log.sent[1], log.acked, log.round_serials = Sent(lic.license_id, 3), 1, {1}
+        for i in ("a", "b"):
+            assert ctl.apply([Op("join", "node", i)])[0].ok
+            log.holders[i] = Agent(["http://127.0.0.1:9"], "unused", i)
+    finally:
+        svc.store.close()
+    assert _controller_db_problems(db, log) == ([], 1)
+
+    db.write("UPDATE settings SET value = '7' WHERE key = 'highest_serial'")  # half an activation
+    db.write("DELETE FROM seats WHERE seat_id = 'a'")  # an acknowledged join lost
+    for i in range(3):  # seats over the limit, not audited
+        db.write(
+            "INSERT INTO seats (kind, seat_id, joined_at, last_seen, address) SELECT kind, %s, joined_at, last_seen, '' FROM seats LIMIT 1",
+            f"x{i}",
+        )
+    found = "\n".join(_controller_db_problems(db, log)[0])
+    for what in ("highest_serial is", "gone without a trace", "vanished unaccounted", "seats held but", "without a 'joined' audit"):
+        assert what in found, f"{what!r} not reported in:\n{found}"
+    db.write("UPDATE licenses SET active = %s", False)
+    assert "0 licenses in force" in "\n".join(_controller_db_problems(db, log)[0])
+
+    # The issuer's checks, on a database of its own.
+    idb = Db(f"sqlite:///{tmp_path / 'issuer.db'}" if db.sqlite else request.getfixturevalue("fresh_pg")("iss"))
+    iss = Issuer(idb.url, 1, tmp_path)
+    store = IssuerStore(idb.url)
+    try:
+        key = InstallationKey.generate()
+        code = _request(key, 5)
+        ilog = IssuerLog()
+        for _ in range(3):
+            issued = IssuerService(store).issue(code, actor="test")
+            ilog.acked[issued.license.license_id] = (key.id, issued.license.serial, issued.token)
+    finally:
+        store.close()
+    assert _issuer_db_problems(idb, ilog, iss.keyring) == []
+    second = next(lid for lid, (_i, serial, _t) in ilog.acked.items() if serial == 2)
+    idb.write("DELETE FROM licenses WHERE license_id = %s", second)
+    found = "\n".join(_issuer_db_problems(idb, ilog, iss.keyring))
+    for what in ("was answered 201 but is gone", "are not 1..2", "which is not stored"):
+        assert what in found, f"{what!r} not reported in:\n{found}"
