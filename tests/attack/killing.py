@@ -138,12 +138,3 @@ class Issuer:
         if self.proc is not None:
             sigkill(self.proc)
         self.proc = None
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                sigkill(self.proc)
-        self.proc = None
