@@ -57,6 +57,8 @@ ISSUER_LIVES, ISSUER_KILLS = scale(1, 2), scale(2, 11)
 KILL_AFTER = (0.0, 1.2)
 #: A round's workload stops by itself after this long (the kill comes long before).
 WORKLOAD_SECONDS = 16.0
+#: The controller's heartbeat TTL (seconds): the harness never heartbeats, so seats of earlier rounds lapse.
+HEARTBEAT_TTL = 5.0
 #: Wall-clock bound of one test, well inside pytest's timeout.
 TEST_BUDGET = 240.0
 
@@ -154,24 +156,27 @@ async def _controller_work(srv: Server, log: ControllerLog, rng: random.Random, 
                 log.activations_acked += 1
 
         async def joins(r: random.Random) -> None:
+            mine: dict[str, Agent] = {}
             for wave in range(100):
                 if dead.is_set() or time.monotonic() > stop_at:
                     return
                 agents = [Agent([srv.base], srv.join_token, f"{tag}-w{wave}-{i}", client=client) for i in range(r.randint(4, 12))]
                 for a, res in zip(agents, await asyncio.gather(*(a.join() for a in agents), return_exceptions=True), strict=True):
                     if isinstance(res, Result) and res.ok:
-                        log.holders[a.seat_id] = a
+                        log.holders[a.seat_id] = mine[a.seat_id] = a
                         log.joins_acked += 1
                     elif isinstance(res, Unreachable):
                         dead.set()
                     elif isinstance(res, BaseException):
                         raise res
-                # Some holders leave, so that later waves find room again.
-                leavers = r.sample(sorted(log.holders), min(len(log.holders), r.randint(0, 4)))
-                results = await asyncio.gather(*(log.holders[i].leave() for i in leavers), return_exceptions=True)
+                # Some of this round's holders leave (their agents hold this round's client), so that
+                # later waves find room again; earlier rounds' seats free up as their heartbeats lapse.
+                leavers = r.sample(sorted(mine), min(len(mine), r.randint(0, 4)))
+                results = await asyncio.gather(*(mine[i].leave() for i in leavers), return_exceptions=True)
                 for i, res in zip(leavers, results, strict=True):
                     if isinstance(res, Result) and res.http_status == 200:
                         log.holders.pop(i, None)
+                        mine.pop(i)
                     elif isinstance(res, Unreachable):
                         dead.set()
                     elif isinstance(res, BaseException):
@@ -252,7 +257,7 @@ def test_controller_survives_kills(database_url: str, free_port: int, tmp_path: 
     backend = database_url.split(":")[0]
     rng = random.Random(f"{SEED}-controller-{backend}-{life}")
     deadline = time.monotonic() + TEST_BUDGET
-    srv = Server(database_url, free_port, tmp_path).start()
+    srv = Server(database_url, free_port, tmp_path, ttl=HEARTBEAT_TTL).start()
     db, log = Db(database_url), ControllerLog()
     kills, problems = 0, []
     try:
