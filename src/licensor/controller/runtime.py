@@ -118,8 +118,24 @@ class Controller:
                 self.refusals[o.code] += 1
         return result
 
+    def _current(self, c: Any, verdict: Verdict, now: datetime) -> Verdict:
+        """``verdict`` if it is about the license in force, else that license's verdict (inside the lock).
+
+        The cached verdict was read before the batch took the lock: an activation by
+        another worker, replica or the CLI may have committed meanwhile, and deciding
+        seats with its old limits would admit more than the license now allows.
+        """
+        cached = verdict.license.license_id if verdict.license is not None else None
+        if self.svc.active_license_id(c) == cached and (cached is not None or verdict.code == "missing"):
+            return verdict
+        fresh = self.svc.verdict_in(c, now)
+        # Not under _vlock: verdict() holds it while it waits for the database lock this batch holds.
+        self._verdict, self._verdict_at = fresh, (time.monotonic(), now)
+        return fresh
+
     def _apply(self, ops: Sequence[Op], verdict: Verdict, now: datetime, out: list[Outcome | None], entries: list[audit.Entry]) -> None:
         with self.store.locked() as c:
+            verdict = self._current(c, verdict, now)
             for kind in KINDS:
                 idx = [i for i, o in enumerate(ops) if o.kind == kind]
                 if not idx:

@@ -32,6 +32,7 @@ PROVEN_KEY = "trusted_time_proven"
 OBSERVED_KEY = "trusted_time_observed"
 #: Before the mark had two parts it was one value, set by single clock readings: it counts as observed.
 LEGACY_KEY = "trusted_time"
+_ACTIVE_ID = select(s.licenses.c.license_id).where(s.licenses.c.active.is_(True))
 
 
 def system_clock() -> datetime:
@@ -220,14 +221,23 @@ class ControllerService:
         """The verdict of the active license (``missing`` if none)."""
         now = self.clock()
         with self.store.tx() as c:
-            self._row(c)  # refuses (not initialised) before anything reads the settings
-            mark = self.mark(c)
-            inst = self.installation(c, mark)
-            try:
-                lic = self._active(c, self.keyring(c))
-            except LicensorError as e:  # e.g. its vendor key was removed from the trusted set
-                return Verdict(e.code, e.hint, details=e.details)
-            return trusted_time.explain(evaluate(lic, inst, now), mark, now)
+            return self.verdict_in(c, now)
+
+    def verdict_in(self, c: Connection, now: datetime) -> Verdict:
+        """The verdict of the license in force, read in the caller's transaction."""
+        self._row(c)  # refuses (not initialised) before anything reads the settings
+        mark = self.mark(c)
+        inst = self.installation(c, mark)
+        try:
+            lic = self._active(c, self.keyring(c))
+        except LicensorError as e:  # e.g. its vendor key was removed from the trusted set
+            return Verdict(e.code, e.hint, details=e.details)
+        return trusted_time.explain(evaluate(lic, inst, now), mark, now)
+
+    def active_license_id(self, c: Connection) -> str | None:
+        """The id of the license in force (one indexed read), to tell whether a cached verdict is still about it."""
+        row = c.execute(_ACTIVE_ID).first()
+        return None if row is None else str(row.license_id)
 
     def activate(self, text: str | bytes) -> Activation:
         """Verify and apply a key atomically; raise LicenseRefused (or Malformed…) if refused.
