@@ -4,8 +4,8 @@ Seats held before this revision keep a NULL hash: their heartbeats and leaves
 are refused (``seat_secret``) and the first join of their id gets the seat,
 in its place, with a new secret.
 
-Revision ID: 0005
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0005"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
