@@ -22,8 +22,8 @@ from .. import __version__
 from ..errors import LicensorError
 from ..license import LicenseType
 from ..server.errors import install_error_handlers
-from ..server.logins import in_thread
 from ..server.inputs import Clusters, GraceDays, Moment, Months, Nodes, Offset, form_body, json_body
+from ..server.logins import in_thread
 from ..server.openapi import document_errors, mount_docs
 from ..web import set_session_cookie
 from .service import IssuerService, Principal

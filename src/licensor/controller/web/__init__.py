@@ -32,8 +32,8 @@ from starlette.datastructures import FormData
 from ... import __version__
 from ...errors import LicensorError
 from ...request import Contact, decode_request, request_file
-from ...server.logins import in_thread
 from ...server.inputs import MAX_CLUSTERS, MAX_MONTHS, MAX_NODES, is_address
+from ...server.logins import in_thread
 from ...web import (
     FormError,
     Pages,

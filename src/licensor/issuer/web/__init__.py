@@ -34,8 +34,8 @@ from starlette.datastructures import FormData
 
 from ...errors import LicensorError
 from ...license import LicenseType
-from ...server.logins import in_thread
 from ...server.inputs import EARLIEST, LATEST, MAX_CLUSTERS, MAX_GRACE_DAYS, MAX_MONTHS, MAX_NODES, in_range
+from ...server.logins import in_thread
 from ...web import (
     FormError,
     Pages,
