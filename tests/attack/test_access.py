@@ -139,13 +139,13 @@ CONTROLLER: dict[tuple[str, str], str] = {
     ("GET", "/metrics"): "public",
     ("GET", "/openapi.json"): "public",
     ("GET", "/docs"): "public",
-    ("GET", "/docs/oauth2-redirect"): "public",
-    ("GET", "/redoc"): "public",
+    ("GET", "/docs/{name}"): "public",
     ("GET", "/console-static/{name}"): "public",
     ("GET", "/api/v1/license"): "agent",
     ("POST", "/api/v1/license/request"): "admin",
     ("POST", "/api/v1/license/activate"): "admin",
     ("GET", "/api/v1/license/history"): "admin",
+    ("POST", "/api/v1/license/clock/acknowledge"): "admin",
     ("POST", "/api/v1/nodes/join"): "agent",
     ("POST", "/api/v1/nodes/{seat_id}/heartbeat"): "agent",
     ("DELETE", "/api/v1/nodes/{seat_id}"): "agent",
@@ -168,6 +168,7 @@ CONTROLLER: dict[tuple[str, str], str] = {
     ("POST", "/settings/license/request"): "form",
     ("POST", "/settings/license/request/download"): "form",
     ("POST", "/settings/license/activate"): "form",
+    ("POST", "/settings/license/clock/acknowledge"): "form",
     ("GET", "/settings/configuration"): "page",
     ("POST", "/settings/configuration"): "form",
     ("GET", "/nodes"): "page",
@@ -178,6 +179,8 @@ CONTROLLER: dict[tuple[str, str], str] = {
 ISSUER: dict[tuple[str, str], str] = {
     ("GET", "/healthz"): "public",
     ("GET", "/openapi.json"): "public",
+    ("GET", "/docs"): "public",
+    ("GET", "/docs/{name}"): "public",
     ("GET", "/console-static/{name}"): "public",
     ("POST", "/api/v1/login"): "public",
     ("POST", "/api/v1/logout"): "licenses:read unsafe",
@@ -421,18 +424,33 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
         def send(method: str, caller: str, call: Call) -> httpx.Response:
             client.cookies.clear()
             h = headers(caller)
+            parts = call.path.split("/")
+            seat = None
+            if parts[3:4] in (["nodes"], ["clusters"]) and len(parts) > 4:
+                seat = parts[4] if parts[4] != "join" else (call.json or {}).get(f"{parts[3][:-1]}_id")
+            if seat in seat_secrets:
+                h["X-Seat-Secret"] = seat_secrets[seat]
             form = dict(call.form) if call.form is not None else None
             if caller.startswith("session"):
                 cookie, csrf = fresh.pop("session") if call.own_session else session
                 h["cookie"] = f"licensor_controller_session={cookie}"
                 if form is not None and caller == "session":
                     form["csrf_token"] = csrf
-            return client.request(method, call.path, headers=h, json=call.json, data=form, content=call.content, params=call.query)
+            r = client.request(method, call.path, headers=h, json=call.json, data=form, content=call.content, params=call.query)
+            if seat is not None and r.status_code == 200 and "seat_secret" in r.json():
+                seat_secrets[seat] = r.json()["seat_secret"]
+            return r
+
+        # Heartbeats and leaves present the seat's secret: what is tested here is who may call, not who holds the seat.
+        seat_secrets: dict[str, str] = {}
 
         def join(kind: str, seat: str) -> Callable[[str], None]:
             def prepare(_caller: str) -> None:
-                r = client.post(f"/api/v1/{kind}s/join", json={f"{kind}_id": seat}, headers=admin_h)
+                held = {"X-Seat-Secret": seat_secrets[seat]} if seat in seat_secrets else {}
+                r = client.post(f"/api/v1/{kind}s/join", json={f"{kind}_id": seat}, headers={**admin_h, **held})
                 assert r.status_code == 200, r.text
+                if "seat_secret" in r.json():
+                    seat_secrets[seat] = r.json()["seat_secret"]
 
             return prepare
 
@@ -443,8 +461,7 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
             ("GET", "/metrics"): Call("/metrics", check=lambda r: "licensor_license_valid 1.0" in r.text),
             ("GET", "/openapi.json"): Call("/openapi.json"),
             ("GET", "/docs"): Call("/docs"),
-            ("GET", "/docs/oauth2-redirect"): Call("/docs/oauth2-redirect"),
-            ("GET", "/redoc"): Call("/redoc"),
+            ("GET", "/docs/{name}"): Call("/docs/swagger-ui.css"),
             ("GET", "/console-static/{name}"): Call("/console-static/console.css"),
             ("GET", "/api/v1/license"): Call("/api/v1/license", check=lambda r: r.json()["state"] == "valid"),
             ("POST", "/api/v1/license/request"): Call("/api/v1/license/request", json=REQUEST_BODY),
@@ -452,6 +469,10 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
                 "/api/v1/license/activate", content=key, check=lambda r: r.json()["unchanged"] is True
             ),
             ("GET", "/api/v1/license/history"): Call("/api/v1/license/history"),
+            # The clock is right, so there is nothing to acknowledge: an allowed caller hears why.
+            ("POST", "/api/v1/license/clock/acknowledge"): Call(
+                "/api/v1/license/clock/acknowledge", 422, check=lambda r: r.json()["code"] == "clock_not_behind"
+            ),
             ("POST", "/api/v1/nodes/join"): Call("/api/v1/nodes/join", json={"node_id": "n-joins"}, check=seated),
             ("POST", "/api/v1/nodes/{seat_id}/heartbeat"): Call(
                 "/api/v1/nodes/n-beats/heartbeat", prepare=join("node", "n-beats"), check=seated
@@ -484,6 +505,9 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
             ),
             ("POST", "/settings/license/request/download"): Call("/settings/license/request/download", form={"code": request_code}),
             ("POST", "/settings/license/activate"): Call("/settings/license/activate", 303, form={"key": key}),
+            ("POST", "/settings/license/clock/acknowledge"): Call(
+                "/settings/license/clock/acknowledge", 422, form={}, check=lambda r: "Not acknowledged" in r.text
+            ),
             ("GET", "/settings/configuration"): Call("/settings/configuration"),
             ("POST", "/settings/configuration"): Call(
                 "/settings/configuration", 303, form={"cluster_name": "prod", "vendor_email": "licensing@vendor.example"}
@@ -624,6 +648,8 @@ def _issuer(url: str, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, 
         recipes: dict[tuple[str, str], Call] = {
             ("GET", "/healthz"): Call("/healthz"),
             ("GET", "/openapi.json"): Call("/openapi.json"),
+            ("GET", "/docs"): Call("/docs"),
+            ("GET", "/docs/{name}"): Call("/docs/swagger-ui.css"),
             ("GET", "/console-static/{name}"): Call("/console-static/console.js"),
             ("POST", "/api/v1/login"): Call("/api/v1/login", json={"username": "ada", "password": PASSWORD}),
             ("POST", "/api/v1/logout"): Call("/api/v1/logout", 204, own_session=True, prepare=own_session),
