@@ -145,6 +145,9 @@ const EDGE_SPACE = new RegExp(`^[${SPACE}]+|[${SPACE}]+$`, 'g')
 // Line breaks as FORMAT.md means them (Python's str.splitlines).
 const LINE_BREAK = /\r\n|[\n\v\f\r\x1c-\x1e\x85\u2028\u2029]/
 const strip = (s) => s.replace(EDGE_SPACE, '')
+const EDGE_QUOTES = new RegExp(`^[${QUOTE_CHARS}]+|[${QUOTE_CHARS}]+$`, 'g')
+// A block pasted between quotation marks has them on its BEGIN and END lines.
+const mark = (ln) => strip(strip(ln).replace(EDGE_QUOTES, ''))
 
 /** Undo paste damage and the armour: `{ kind, payload, headers }` (headers inform; only the payload decides). */
 export function unarmour(text) {
@@ -154,10 +157,11 @@ export function unarmour(text) {
   lines = lines.map((ln) => ln.replace(QUOTE_PREFIX, ''))
   let kind = null
   const headers = {}
-  const begin = lines.findIndex((ln) => strip(ln).startsWith('-----BEGIN '))
+  const marks = lines.map(mark)
+  const begin = marks.findIndex((ln) => ln.startsWith('-----BEGIN '))
   if (begin >= 0) {
-    kind = strip(strip(lines[begin]).slice('-----BEGIN '.length).replace(/-+$/, ''))
-    const end = lines.findIndex((ln, i) => i > begin && strip(ln).startsWith('-----END '))
+    kind = strip(marks[begin].slice('-----BEGIN '.length).replace(/-+$/, ''))
+    const end = marks.findIndex((ln, i) => i > begin && ln.startsWith('-----END '))
     if (end < 0) throw malformed(`the ${kind.toLowerCase()} block has a BEGIN line but no END line: it was cut off, copy all of it`)
     let body = lines.slice(begin + 1, end)
     const stripped = body.map(strip)
