@@ -38,9 +38,8 @@ from tests.helpers import run_licensor
 
 ADMIN_PW = "correct horse battery staple"
 WRONG = "wrong horse battery staple"
+#: The issue's bound, flat: measured 18-21 ms here under the flood (idle p99 about 10 ms).
 HEALTHZ_P99_MS = 50.0
-#: On a machine already slow to answer when idle (shared, saturated CPUs), the budget is this many times its idle p99.
-HEALTHZ_IDLE_FACTOR = 15
 
 
 def record_worst(name: str, value: float) -> None:
@@ -371,13 +370,6 @@ def healthz_p99_under_flood(base: str, ways: list[Any], user: str) -> tuple[floa
     return idle, busy
 
 
-def healthz_budget(idle_p99: float) -> float:
-    """50 ms; more only where the machine itself is slow (idle p99 over 50/15 ms), in proportion.
-
-    Before the fix a login flood took the issuer's /healthz to seconds (a 6 s median), far over either bound."""
-    return max(HEALTHZ_P99_MS, HEALTHZ_IDLE_FACTOR * idle_p99)
-
-
 #: Every guess hashes (limits out of reach): the worst case for the event loop.
 NO_LIMIT = {"LICENSOR_LOGIN_LIMIT": "1000000", "LICENSOR_LOGIN_ADDRESS_LIMIT": "1000000"}
 
@@ -386,7 +378,7 @@ class TestHealthUnderFlood:
     def test_controller_healthz_stays_fast(
         self, database_url: str, free_port: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     ) -> None:
-        """16 clients guessing over Basic and the console: /healthz p99 under 50 ms (see ``healthz_budget``)."""
+        """16 clients guessing over Basic and the console: /healthz p99 under 50 ms."""
         for k, v in NO_LIMIT.items():
             monkeypatch.setenv(k, v)
         srv = ControllerServer(database_url, free_port, tmp_path)
@@ -398,12 +390,12 @@ class TestHealthUnderFlood:
             srv.stop()
         record_worst("healthz_p99_ms_controller", round(p99, 1))
         record_worst("healthz_p99_ms_controller_idle", round(idle, 1))
-        assert p99 < healthz_budget(idle), (p99, idle)
+        assert p99 < HEALTHZ_P99_MS, (p99, idle)
 
     def test_issuer_healthz_stays_fast(self, make_issuer: Any) -> None:
-        """16 clients guessing over the API and the console: /healthz p99 under 50 ms (see ``healthz_budget``)."""
+        """16 clients guessing over the API and the console: /healthz p99 under 50 ms."""
         issuer = make_issuer(NO_LIMIT)
         idle, p99 = healthz_p99_under_flood(issuer.base, [api_login, console], "ada")
         record_worst("healthz_p99_ms_issuer", round(p99, 1))
         record_worst("healthz_p99_ms_issuer_idle", round(idle, 1))
-        assert p99 < healthz_budget(idle), (p99, idle)
+        assert p99 < HEALTHZ_P99_MS, (p99, idle)
