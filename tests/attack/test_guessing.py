@@ -38,7 +38,7 @@ from tests.helpers import run_licensor
 
 ADMIN_PW = "correct horse battery staple"
 WRONG = "wrong horse battery staple"
-#: The issue's bound, flat: measured 18-21 ms here under the flood (idle p99 about 10 ms).
+#: The issue's bound, flat: measured 15-21 ms here under the flood (idle p99 about 10 ms).
 HEALTHZ_P99_MS = 50.0
 
 
