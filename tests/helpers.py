@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import subprocess
 import sys
+import time
 from collections.abc import Mapping
+from pathlib import Path
 
 
 def run_licensor(*args: str, env: Mapping[str, str], input: str | None = None, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -17,3 +21,32 @@ def run_licensor(*args: str, env: Mapping[str, str], input: str | None = None, t
         env=env,
         timeout=timeout,
     )
+
+
+def wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path | None, what: str, timeout: float = 60) -> None:
+    """Wait until the server ``proc`` answers ``base/healthz``; fail with its log if it exits or never answers."""
+    import httpx
+
+    said = lambda: log.read_text() if log is not None else "(no log kept)"  # noqa: E731
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise AssertionError(f"the {what} exited with {proc.returncode}: {said()}")
+        try:
+            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.1)
+    raise AssertionError(f"the {what} did not start: {said()}")
+
+
+def terminate(proc: subprocess.Popen[bytes] | None) -> None:
+    """SIGTERM the process group of ``proc`` (SIGKILL after 15 s); nothing if it has already ended."""
+    if proc is not None and proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(15)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(5)

@@ -12,11 +12,10 @@ import signal
 import sqlite3
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
-import httpx
+from tests.helpers import wait_healthy
 
 #: The seed of every random choice and delay: set LICENSOR_KILL_SEED to replay a run's choices.
 SEED = int(os.environ.get("LICENSOR_KILL_SEED", "20261201"))
@@ -122,17 +121,8 @@ class Issuer:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "licensor", *args], env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the issuer exited with {self.proc.returncode}: {self.log.read_text()}")
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the issuer did not start: {self.log.read_text()}")
+        wait_healthy(self.proc, self.base, self.log, "issuer")
+        return self
 
     def kill(self) -> None:
         if self.proc is not None:

@@ -13,7 +13,6 @@ minute at the steady state, measured against the controller), and the
 from __future__ import annotations
 
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -34,7 +33,7 @@ from tests.attack import conftest as figures
 from tests.attack.conftest import record, scale
 from tests.controller.conftest import ENV as CTL_ENV
 from tests.controller.conftest import Server as ControllerServer
-from tests.helpers import run_licensor
+from tests.helpers import run_licensor, terminate, wait_healthy
 
 ADMIN_PW = "correct horse battery staple"
 WRONG = "wrong horse battery staple"
@@ -128,25 +127,11 @@ class Issuer:
             stderr=subprocess.DEVNULL,
             start_new_session=True,
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            assert self.proc.poll() is None, "the issuer exited"
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError("the issuer did not start")
+        wait_healthy(self.proc, self.base, None, "issuer")
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        terminate(self.proc)
         self.proc = None
 
 

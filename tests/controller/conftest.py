@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import subprocess
 import sys
 import time
@@ -27,7 +26,7 @@ from licensor.controller.service import ControllerService
 from licensor.controller.store import Store
 from licensor.testing import TestVendor
 
-from ..helpers import run_licensor
+from ..helpers import run_licensor, terminate, wait_healthy
 
 ENV = {"LICENSOR_CLUSTER_ID": "cluster-under-test", "LICENSOR_MACHINE_ID": "machine-under-test"}
 
@@ -83,26 +82,11 @@ class Server:
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "licensor", *args], env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
         )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise AssertionError(f"the server exited with {self.proc.returncode}: {self.log.read_text()}")
-            try:
-                if httpx.get(self.base + "/healthz", timeout=1).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.1)
-        raise AssertionError(f"the server did not start: {self.log.read_text()}")
+        wait_healthy(self.proc, self.base, self.log, "server")
+        return self
 
     def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            try:
-                self.proc.wait(15)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(5)
+        terminate(self.proc)
         self.proc = None
 
     def restart(self) -> None:
