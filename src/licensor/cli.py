@@ -1,8 +1,10 @@
-"""The ``licensor`` command: ``vendor …``, ``controller …``, ``demo``.
+"""The ``licensor`` command: ``vendor …``, ``controller …``, ``agent …``, ``demo``.
 
-Exit codes: 0 done; 1 refused (the license problem: code and hint on stderr);
-2 bad usage or malformed input; 141 the reader of the output went away
-(``licensor … | head``: quietly, as a command killed by SIGPIPE would).  The command parses and renders only: the
+This module owns the parser and ``main``; the areas' commands register themselves
+(``licensor.cmdline`` holds what they share).  Any ``LicensorError`` is printed as
+``licensor: <code>: <hint>`` and ends the command with its ``exit_code``: 0 done; 1 refused;
+2 bad usage or malformed input; 141 the reader of the output went away (``licensor … | head``:
+quietly, as a command killed by SIGPIPE would).  The command parses and renders only: the
 work is done by the services.
 """
 
@@ -12,109 +14,18 @@ import argparse
 import os
 import sys
 from collections.abc import Callable, Sequence
-from datetime import UTC, datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
 
-from .errors import LicensorError, MalformedError, UsageError
+from .errors import EXIT_PIPE, LicensorError, UsageError
 
 if TYPE_CHECKING:
     from _typeshed import SupportsWrite
-
-EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_PIPE = 0, 1, 2, 141
-
-#: ``add(group, name, func, help) -> parser``: how area modules register their commands.
-AddCommand = Callable[[Any, str, Callable[[argparse.Namespace], int], str], argparse.ArgumentParser]
-
-
-class CliError(Exception):
-    """An error with its exit code, printed as ``licensor: <code>: <hint>``."""
-
-    def __init__(self, exit_code: int, code: str, hint: str):
-        super().__init__(hint)
-        self.exit_code, self.code, self.hint = exit_code, code, hint
-
-
-def _exit_code(e: LicensorError) -> int:
-    return EXIT_USAGE if isinstance(e, (MalformedError, UsageError)) else EXIT_REFUSED
-
-
-def _now() -> datetime:
-    return datetime.now(UTC)
-
-
-def _read_input(path: str) -> bytes:
-    if path == "-":
-        return sys.stdin.buffer.read(1024 * 1024)
-    try:
-        with open(path, "rb") as f:
-            return f.read(1024 * 1024)
-    except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
-
-
-def _date(text: str) -> datetime:
-    """``2027-06-30`` (start of that day, UTC) or a full ISO 8601 time with zone."""
-    try:
-        t = datetime.fromisoformat(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a date: use YYYY-MM-DD") from None
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t
-
-
-def _count(text: str) -> int:
-    try:
-        n = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"'{text}' is not a whole number") from None
-    if n < 0:
-        raise argparse.ArgumentTypeError(f"'{text}' is negative")
-    return n
-
-
-def _write_out(path: str | None, text: str) -> None:
-    if path is None or path == "-":
-        sys.stdout.write(text)
-        return
-    Path(path).write_text(text)
-    print(f"written to {path}", file=sys.stderr)
-
-
-def _data_dir(args: argparse.Namespace, side: str) -> Path:
-    return Path(args.data_dir or os.environ.get("LICENSOR_DATA_DIR") or ".licensor") / side
-
-
-def _with_database_url(add: AddCommand, help: str) -> AddCommand:
-    """``add`` that gives every command it makes a ``--database-url`` option."""
-
-    def add_with_url(group: Any, name: str, func: Callable[[argparse.Namespace], int], help_: str) -> argparse.ArgumentParser:
-        sp = add(group, name, func, help_)
-        sp.add_argument("--database-url", help=help)
-        return sp
-
-    return add_with_url
-
-
-def _serve(app_factory: str, args: argparse.Namespace, **options: Any) -> None:
-    """Run ``app_factory`` (``module:function``) under uvicorn on ``--host``, ``--port``, ``--workers``, ``--log-level``."""
-    import uvicorn
-
-    uvicorn.run(
-        app_factory,
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=args.workers,
-        log_level=args.log_level,
-        access_log=False,
-        **options,
-    )
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from .demo import run_demo
 
-    return run_demo(args)
+    return run_demo(args, main)
 
 
 # -- parser -----------------------------------------------------------------
@@ -128,7 +39,7 @@ class _Parser(argparse.ArgumentParser):
 
     def error(self, message: str) -> NoReturn:
         self.print_usage(sys.stderr)
-        raise CliError(EXIT_USAGE, "usage", message)
+        raise UsageError(message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -194,12 +105,9 @@ def _run(argv: Sequence[str] | None) -> int:
     try:
         args = build_parser().parse_args(argv)
         return int(args.func(args))
-    except CliError as e:
-        print(f"licensor: {e.code}: {e.hint}", file=sys.stderr)
-        return e.exit_code
     except LicensorError as e:
         print(f"licensor: {e.code}: {e.hint}", file=sys.stderr)
-        return _exit_code(e)
+        return e.exit_code
     except KeyboardInterrupt:
         return 130
 

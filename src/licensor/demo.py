@@ -29,10 +29,15 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 CREDENTIALS = "demo-credentials.json"
+
+
+#: The ``licensor`` command as a function: ``run_cli(argv) -> exit code``.
+RunCli = Callable[[list[str]], int]
 
 
 def add_arguments(sp: argparse.ArgumentParser) -> None:
@@ -46,26 +51,25 @@ def add_arguments(sp: argparse.ArgumentParser) -> None:
     sp.add_argument("--narrated", action="store_true", help="instead: the command-line round trip, narrated, in a temporary directory")
 
 
-def run_demo(args: argparse.Namespace | None = None) -> int:
-    if args is None or args.narrated:
-        return run_narrated()
-    return run_consoles(args)
+def run_demo(args: argparse.Namespace, run_cli: RunCli) -> int:
+    """The demo; ``run_cli(argv) -> exit code`` is the ``licensor`` command it drives (``licensor.cli.main``)."""
+    if args.narrated:
+        return run_narrated(run_cli)
+    return run_consoles(args, run_cli)
 
 
 # -- the main job: consoles and agents ------------------------------------------------------
 
 
-def _quiet(argv: list[str]) -> None:
-    from .cli import main
-
+def _quiet(run_cli: RunCli, argv: list[str]) -> None:
     out = io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
-        rc = main(argv)
+        rc = run_cli(argv)
     if rc != 0:
         raise SystemExit(f"licensor demo: setting up failed ({' '.join(argv[:2])}):\n{out.getvalue()}")
 
 
-def setup(root: Path) -> dict[str, str]:
+def setup(root: Path, run_cli: RunCli) -> dict[str, str]:
     """Make the vendor key, the controller, the admin credentials and a join token once; return the credentials."""
     creds_file = root / CREDENTIALS
     if creds_file.exists():
@@ -75,9 +79,9 @@ def setup(root: Path) -> dict[str, str]:
     root.mkdir(parents=True, exist_ok=True)
     os.chmod(root, 0o700)
     base = ["--data-dir", str(root)]
-    _quiet(["vendor", "init", *base])
-    _quiet(["vendor", "public-key", "--out", str(root / "vendor.pub"), *base])
-    _quiet(["controller", "init", "--trust", str(root / "vendor.pub"), "--cluster-name", "demo-cluster", *base])
+    _quiet(run_cli, ["vendor", "init", *base])
+    _quiet(run_cli, ["vendor", "public-key", "--out", str(root / "vendor.pub"), *base])
+    _quiet(run_cli, ["controller", "init", "--trust", str(root / "vendor.pub"), "--cluster-name", "demo-cluster", *base])
 
     from .controller.host import collect_factors
     from .controller.runtime import Controller
@@ -197,11 +201,11 @@ async def _agents(url: str, token: str, count: int) -> None:
         await asyncio.gather(*(a.run(stop, on(a.seat_id)) for a in agents))
 
 
-def run_consoles(args: argparse.Namespace) -> int:
+def run_consoles(args: argparse.Namespace, run_cli: RunCli) -> int:
     root = Path(args.data_dir or Path(".licensor") / "demo")
     if args.fresh and root.exists():
         shutil.rmtree(root)
-    creds = setup(root)
+    creds = setup(root, run_cli)
     host = args.host
     show = "127.0.0.1" if host in ("0.0.0.0", "::") else host
     issuer_url, ctl_url = f"http://{show}:{args.issuer_port}", f"http://{show}:{args.controller_port}"
@@ -239,16 +243,14 @@ def run_consoles(args: argparse.Namespace) -> int:
 # -- the narrated command-line round trip ------------------------------------------------------
 
 
-def run_narrated() -> int:
-    from .cli import main
-
+def run_narrated(run_cli: RunCli) -> int:
     with tempfile.TemporaryDirectory(prefix="licensor-demo-") as tmp:
         d = Path(tmp)
         base = ["--data-dir", str(d)]
 
         def step(title: str, *argv: str, expect: int = 0) -> None:
             print(f"\n== {title}\n$ licensor {' '.join(argv)}", flush=True)
-            rc = main([*argv, *base])
+            rc = run_cli([*argv, *base])
             if rc != expect:
                 raise SystemExit(f"demo step failed with exit code {rc}")
 

@@ -1,15 +1,29 @@
 """One exception tree for everything licensor refuses.
 
-Every error carries a stable ``code`` (what scripts and the API match on) and a
-``hint`` (a sentence a person can act on).  ``str(err)`` is the hint.
+Every error carries a stable ``code`` (what scripts and the API match on), a
+``hint`` (a sentence a person can act on), the ``http_status`` the API answers
+with and the ``exit_code`` the command line ends with.  ``str(err)`` is the hint.
+The CLI, the API and both consoles render any of them the same generic way.
 
-    LicensorError
-    ├── MalformedError          input is not a key / code / file at all (decided before any signature check)
-    ├── VerificationError       the input parses but must not be trusted
-    │   ├── UnknownKeyError     signed by a vendor key this installation does not trust
-    │   └── BadSignatureError   the signature does not match the content
-    ├── LicenseRefused          a genuine license that does not apply here or now (carries the Verdict)
-    └── UsageError              the caller asked for something impossible (bad option, missing state)
+    LicensorError                       error          422  1
+    ├── MalformedError                  malformed      400  2   not a key / code / file at all (before any signature check)
+    │   └── TooLarge                    too_large      413  2   over a size bound
+    ├── VerificationError               untrusted      422  1   parses, but must not be trusted
+    │   ├── UnknownKeyError             unknown_key    422  1   signed by a vendor key this installation does not trust
+    │   └── BadSignatureError           bad_signature  422  1   the signature does not match the content
+    ├── LicenseRefused                  refused        422  1   a genuine license that does not apply here or now (code: the verdict's)
+    ├── UsageError                      usage          400  2   the caller asked for something impossible (bad option, missing state)
+    │   ├── InvalidInput                invalid_request 422 2   a field of a request or form is not valid
+    │   ├── InvalidEmail                invalid_email  400  2   an e-mail address that cannot be used
+    │   ├── NotFound                    not_found      404  2   no such object
+    │   └── Conflict                    conflict       409  2   the object exists, or the state forbids it
+    ├── Unauthorized                    unauthorized   401  1   who is asking is not known (no or wrong credentials)
+    ├── Forbidden                       forbidden      403  1   known, but not allowed to do this
+    ├── RateLimited                     rate_limited   429  1   too many attempts; ``details["retry_after"]`` in seconds
+    └── Unavailable                     unavailable    503  1   a service this needs did not answer (controller, mail server)
+
+A subclass may still narrow the ``code`` (``LicenseRefused(verdict.hint, code=verdict.code)``);
+its HTTP status and exit code stay those of its class.
 """
 
 from __future__ import annotations
@@ -17,20 +31,39 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "EXIT_OK",
+    "EXIT_PIPE",
+    "EXIT_REFUSED",
+    "EXIT_USAGE",
     "BadSignatureError",
+    "Conflict",
+    "Forbidden",
+    "InvalidEmail",
+    "InvalidInput",
     "LicenseRefused",
     "LicensorError",
     "MalformedError",
+    "NotFound",
+    "RateLimited",
+    "TooLarge",
+    "Unauthorized",
+    "Unavailable",
     "UnknownKeyError",
     "UsageError",
     "VerificationError",
 ]
+
+#: Exit codes of the ``licensor`` command: 0 done; 1 refused; 2 bad usage or malformed input;
+#: 141 the reader of the output went away (as a command killed by SIGPIPE would).
+EXIT_OK, EXIT_REFUSED, EXIT_USAGE, EXIT_PIPE = 0, 1, 2, 141
 
 
 class LicensorError(Exception):
     """Base of every licensor error: ``code`` is stable, ``hint`` is for people."""
 
     code: str = "error"
+    http_status: int = 422
+    exit_code: int = EXIT_REFUSED
 
     def __init__(self, hint: str, *, code: str | None = None, details: dict[str, Any] | None = None):
         super().__init__(hint)
@@ -56,12 +89,21 @@ class MalformedError(LicensorError):
     """The text is not a well-formed key, request code or file."""
 
     code = "malformed"
+    http_status = 400
+    exit_code = EXIT_USAGE
+
+
+class TooLarge(MalformedError):
+    """The input is over a size bound."""
+
+    code = "too_large"
+    http_status = 413
 
 
 class VerificationError(LicensorError):
     """Well-formed, but not to be trusted."""
 
-    code = "bad_signature"
+    code = "untrusted"
 
 
 class UnknownKeyError(VerificationError):
@@ -86,3 +128,60 @@ class UsageError(LicensorError):
     """The caller asked for something that cannot be done as asked."""
 
     code = "usage"
+    http_status = 400
+    exit_code = EXIT_USAGE
+
+
+class InvalidInput(UsageError):
+    """A field of a request or a form is not valid: the hint names it."""
+
+    code = "invalid_request"
+    http_status = 422
+
+
+class InvalidEmail(UsageError):
+    """An e-mail address that cannot be used (malformed, or carrying line breaks)."""
+
+    code = "invalid_email"
+
+
+class NotFound(UsageError):
+    """There is no such object."""
+
+    code = "not_found"
+    http_status = 404
+
+
+class Conflict(UsageError):
+    """The object already exists, or its state does not allow this."""
+
+    code = "conflict"
+    http_status = 409
+
+
+class Unauthorized(LicensorError):
+    """No credentials, or wrong ones."""
+
+    code = "unauthorized"
+    http_status = 401
+
+
+class Forbidden(LicensorError):
+    """Known, but not allowed to do this."""
+
+    code = "forbidden"
+    http_status = 403
+
+
+class RateLimited(LicensorError):
+    """Too many attempts: ``details["retry_after"]`` says how many seconds to wait."""
+
+    code = "rate_limited"
+    http_status = 429
+
+
+class Unavailable(LicensorError):
+    """A service this needs (a controller, the mail server) did not answer as it should."""
+
+    code = "unavailable"
+    http_status = 503

@@ -28,14 +28,14 @@ from typing import Any
 
 import httpx
 
-from ..errors import LicensorError
+from ..errors import Unavailable, UsageError
 
 __all__ = ["Agent", "Result", "Unreachable"]
 
 log = logging.getLogger("licensor.agent")
 
 
-class Unreachable(LicensorError):
+class Unreachable(Unavailable):
     """No controller answered."""
 
     code = "unreachable"
@@ -69,7 +69,7 @@ class Agent:
         state_file: str | os.PathLike[str] | None = None,
     ):
         if not controllers:
-            raise LicensorError("give at least one controller URL (--controller)", code="usage")
+            raise UsageError("give at least one controller URL (--controller)")
         self.urls = [u.rstrip("/") for u in controllers]
         self.seat_id, self.kind, self.address = seat_id, kind, address
         self.headers = {"authorization": f"Bearer {token}"}

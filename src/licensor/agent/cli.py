@@ -12,7 +12,7 @@ import time
 from collections import Counter
 from typing import Any
 
-from ..cli import EXIT_OK, EXIT_REFUSED, AddCommand
+from ..cmdline import EXIT_OK, EXIT_REFUSED, AddCommand
 from ..errors import UsageError
 
 

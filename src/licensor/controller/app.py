@@ -39,7 +39,7 @@ from fastapi import Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..errors import LicensorError, UsageError
+from ..errors import Forbidden, Unauthorized, UsageError
 from ..license import fmt_time
 from ..policy import feature_enabled, update_allowed
 from ..request import Contact
@@ -149,11 +149,10 @@ class Auth:
         return None
 
 
-def _unauthorized(what: str) -> LicensorError:
-    return LicensorError(
+def _unauthorized(what: str) -> Unauthorized:
+    return Unauthorized(
         f"this endpoint needs {what}: send 'Authorization: Bearer <token>' "
-        "(admins: create a token with 'licensor controller admin token'; agents: 'licensor controller join-token')",
-        code="unauthorized",
+        "(admins: create a token with 'licensor controller admin token'; agents: 'licensor controller join-token')"
     )
 
 
@@ -206,10 +205,7 @@ def create_app(settings: ControllerSettings) -> FastAPI:
         if role is None:
             raise _unauthorized("admin credentials")
         if role != "admin":
-            raise LicensorError(
-                "a join token can only join, heartbeat and leave: admin endpoints need an admin token or the admin password",
-                code="forbidden",
-            )
+            raise Forbidden("a join token can only join, heartbeat and leave: admin endpoints need an admin token or the admin password")
         return role
 
     async def agent(request: Request) -> str:

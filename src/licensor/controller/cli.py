@@ -8,14 +8,26 @@ import os
 import sys
 from typing import Any
 
-from ..cli import EXIT_OK, EXIT_REFUSED, AddCommand, _count, _data_dir, _read_input, _serve, _with_database_url, _write_out
+from ..cmdline import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    AddCommand,
+    count,
+    data_dir,
+    new_password,
+    os_user,
+    read_input,
+    serve,
+    with_database_url,
+    write_out,
+)
 from .service import status_document
 
 
 def _url(args: argparse.Namespace) -> str:
     from .store import sqlite_url
 
-    return getattr(args, "database_url", None) or os.environ.get("LICENSOR_DATABASE_URL") or sqlite_url(_data_dir(args, "controller"))
+    return getattr(args, "database_url", None) or os.environ.get("LICENSOR_DATABASE_URL") or sqlite_url(data_dir(args, "controller"))
 
 
 def controller_service(args: argparse.Namespace) -> Any:
@@ -31,7 +43,7 @@ def controller_service(args: argparse.Namespace) -> Any:
 def _keyring_file(path: str) -> Any:
     from ..signing import Keyring
 
-    return Keyring.from_text(_read_input(path).decode("utf-8", "replace"))
+    return Keyring.from_text(read_input(path).decode("utf-8", "replace"))
 
 
 def cmd_controller_init(args: argparse.Namespace) -> int:
@@ -54,14 +66,14 @@ def cmd_controller_request(args: argparse.Namespace) -> int:
     code, text = controller_service(args).request(
         Contact(args.name, args.email, args.company), nodes=args.nodes, months=args.months, remote_clusters=args.remote_clusters
     )
-    _write_out(args.out, text)
+    write_out(args.out, text)
     if args.out:
         print(code)
     return EXIT_OK
 
 
 def cmd_controller_activate(args: argparse.Namespace) -> int:
-    act = controller_service(args).activate(_read_input(args.file))
+    act = controller_service(args).activate(read_input(args.file))
     lic = act.verdict.license
     if act.unchanged:
         print(f"this key is already active: {act.verdict.hint}")
@@ -127,7 +139,7 @@ def cmd_controller_serve(args: argparse.Namespace) -> int:
     os.environ["LICENSOR_DATABASE_URL"] = url
     os.environ["LICENSOR_HEARTBEAT_TTL"] = str(args.heartbeat_ttl)
     print(f"licensor controller serving on http://{args.host}:{args.port} (API: /docs, /openapi.json; metrics: /metrics)", flush=True)
-    _serve("licensor.controller.app:app_from_env", args, backlog=4096, timeout_graceful_shutdown=5)
+    serve("licensor.controller.app:app_from_env", args, backlog=4096, timeout_graceful_shutdown=5)
     return EXIT_OK
 
 
@@ -172,13 +184,7 @@ def cmd_controller_audit_list(args: argparse.Namespace) -> int:
 def cmd_controller_clock(args: argparse.Namespace) -> int:
     ctl = _runtime(args)
     if args.action == "acknowledge":
-        import getpass
-
-        try:
-            user = getpass.getuser()
-        except (KeyError, OSError):
-            user = "?"
-        ctl.acknowledge_clock(f"admin via CLI as {user}")
+        ctl.acknowledge_clock(f"admin via CLI as {os_user()}")
         print("clock acknowledged (audited): the controller's earlier clock readings that were ahead of it are dropped")
     data = ctl.status()
     shown = {k: data.get(k) for k in ("now", "trusted_time", "trusted_time_proven", "trusted_time_observed", "state", "hint")}
@@ -200,21 +206,12 @@ def cmd_controller_usage_report(args: argparse.Namespace) -> int:
         from ..errors import UsageError
 
         raise UsageError(f"'{args.month}' is not a month: use YYYY-MM")
-    _write_out(args.out, _runtime(args).usage_report(args.month))
+    write_out(args.out, _runtime(args).usage_report(args.month))
     return EXIT_OK
 
 
 def cmd_controller_admin_password(args: argparse.Namespace) -> int:
-    import getpass
-
-    if args.password_stdin:
-        pw = sys.stdin.readline().rstrip("\r\n")
-    else:
-        pw = getpass.getpass("new admin password: ")
-        if getpass.getpass("again: ") != pw:
-            from ..errors import UsageError
-
-            raise UsageError("the two passwords differ: try again")
+    pw = new_password("new admin password: ", from_stdin=args.password_stdin)
     _runtime(args).set_admin_password(pw)
     print("admin password set (HTTP Basic, user 'admin')", file=sys.stderr)
     return EXIT_OK
@@ -249,7 +246,7 @@ def cmd_controller_credentials(args: argparse.Namespace) -> int:
 
 
 def register(group: Any, add: AddCommand) -> None:
-    add = _with_database_url(
+    add = with_database_url(
         add, "postgresql://… to share state between replicas (default: $LICENSOR_DATABASE_URL or SQLite in the data dir)"
     )
     sp = add(group, "init", cmd_controller_init, "create this installation's identity and trust a vendor key set")
@@ -262,9 +259,9 @@ def register(group: Any, add: AddCommand) -> None:
     sp.add_argument("--name", required=True)
     sp.add_argument("--email", required=True)
     sp.add_argument("--company", required=True)
-    sp.add_argument("--nodes", type=_count, required=True)
-    sp.add_argument("--months", type=_count, required=True)
-    sp.add_argument("--remote-clusters", type=_count, default=0)
+    sp.add_argument("--nodes", type=count, required=True)
+    sp.add_argument("--months", type=count, required=True)
+    sp.add_argument("--remote-clusters", type=count, default=0)
     sp.add_argument("--out", help="write the request file here (the code is printed too)")
     sp = add(group, "activate", cmd_controller_activate, "verify and apply a license key or file")
     sp.add_argument("file", metavar="FILE|-")

@@ -19,7 +19,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, Field
 
 from .. import __version__
-from ..errors import LicensorError
+from ..errors import Forbidden, Unauthorized
 from ..license import LicenseType
 from ..server.errors import install_error_handlers
 from ..server.inputs import Clusters, GraceDays, Moment, Months, Nodes, Offset, form_body, json_body
@@ -32,10 +32,6 @@ from .store import Store
 
 SESSION_COOKIE = "licensor_session"
 _SAFE = ("GET", "HEAD", "OPTIONS")
-
-
-def _err(code: str, hint: str) -> LicensorError:
-    return LicensorError(hint, code=code)
 
 
 # -- request bodies -------------------------------------------------------------
@@ -155,19 +151,19 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
             if authz:
                 kind, _, token = authz.partition(" ")
                 if kind.lower() != "bearer" or not token.strip():
-                    raise _err("unauthorized", "send an API token as 'Authorization: Bearer lsr_…'")
+                    raise Unauthorized("send an API token as 'Authorization: Bearer lsr_…'")
                 p = svc.token_principal(token.strip())
                 if p is None:
-                    raise _err("unauthorized", "this API token is unknown or revoked: create one with 'licensor vendor token create'")
+                    raise Unauthorized("this API token is unknown or revoked: create one with 'licensor vendor token create'")
             else:
                 cookie = request.cookies.get(SESSION_COOKIE)
                 p = svc.session_principal(cookie) if cookie else None
                 if p is None:
-                    raise _err("unauthorized", "log in (POST /api/v1/login) or send an API token as 'Authorization: Bearer lsr_…'")
+                    raise Unauthorized("log in (POST /api/v1/login) or send an API token as 'Authorization: Bearer lsr_…'")
                 if request.method not in _SAFE and not await _csrf_ok(request, p.csrf or ""):
-                    raise _err("forbidden", "the CSRF token is missing or wrong: send the session's token in X-CSRF-Token")
+                    raise Forbidden("the CSRF token is missing or wrong: send the session's token in X-CSRF-Token")
             if not p.allows(scope):
-                raise _err("forbidden", f"this token lacks the '{scope}' scope")
+                raise Forbidden(f"this token lacks the '{scope}' scope")
             if p.csrf is None and request.method in _SAFE:
                 # Writes are audited by the operation itself, with the token as actor.
                 svc.record_use(p, request.method, request.url.path)

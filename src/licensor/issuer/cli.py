@@ -7,28 +7,36 @@ unless ``--database-url`` (or ``$LICENSOR_VENDOR_DATABASE_URL``) names another.
 from __future__ import annotations
 
 import argparse
-import getpass
 import json
 import os
 import sys
 from pathlib import Path
 from typing import Any
 
-from ..cli import EXIT_OK, EXIT_REFUSED, AddCommand, _count, _data_dir, _date, _read_input, _serve, _with_database_url, _write_out
-from ..errors import UsageError
+from ..cmdline import (
+    EXIT_OK,
+    EXIT_REFUSED,
+    AddCommand,
+    count,
+    data_dir,
+    date,
+    new_password,
+    os_user,
+    read_input,
+    serve,
+    with_database_url,
+    write_out,
+)
 
 
 def _actor() -> str:
-    try:
-        return "cli:" + getpass.getuser()
-    except Exception:  # no user name in some containers
-        return "cli"
+    return "cli:" + os_user()
 
 
 def _settings(args: argparse.Namespace) -> Any:
     from .settings import load_settings
 
-    return load_settings(_data_dir(args, "vendor"), getattr(args, "database_url", None))
+    return load_settings(data_dir(args, "vendor"), getattr(args, "database_url", None))
 
 
 def _store(args: argparse.Namespace) -> Any:
@@ -69,7 +77,7 @@ def _terms(args: argparse.Namespace) -> dict[str, Any]:
 
 def _issued_out(args: argparse.Namespace, issued: Any) -> None:
     lic = issued.license
-    _write_out(args.out, issued.file)
+    write_out(args.out, issued.file)
     extra = f", superseding {issued.supersedes}" if issued.supersedes else ""
     print(f"issued license {lic.license_id} (serial {lic.serial}) for installation {lic.installation_id}{extra}", file=sys.stderr)
 
@@ -84,7 +92,7 @@ def cmd_vendor_init(args: argparse.Namespace) -> int:
     store = _store(args)
     upgrade(store)
     svc = _service(args)
-    legacy = _data_dir(args, "vendor") / "signing-key"
+    legacy = data_dir(args, "vendor") / "signing-key"
     # A vendor key made by an older licensor (a file) is adopted, not replaced: its keys are in the field.
     key = VendorKey.from_paserk(legacy.read_text()) if legacy.exists() else None
     kid = svc.init(_actor(), key=key)
@@ -94,14 +102,14 @@ def cmd_vendor_init(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_public_key(args: argparse.Namespace) -> int:
-    _write_out(args.out, _service(args).public_set().to_text())
+    write_out(args.out, _service(args).public_set().to_text())
     return EXIT_OK
 
 
 def cmd_vendor_inspect_request(args: argparse.Namespace) -> int:
     from ..request import decode_request
 
-    req = decode_request(_read_input(args.file))
+    req = decode_request(read_input(args.file))
     summary = req.summary()
     if args.json:
         _print_json(summary)
@@ -121,7 +129,7 @@ def cmd_vendor_inspect_request(args: argparse.Namespace) -> int:
 
 def cmd_vendor_issue(args: argparse.Namespace) -> int:
     issued = _service(args).issue(
-        _read_input(args.file),
+        read_input(args.file),
         actor=_actor(),
         plan=args.plan,
         type=args.type,
@@ -162,9 +170,9 @@ def cmd_vendor_serve(args: argparse.Namespace) -> int:
     require_head(Store(settings.database_url))
     # Workers are separate processes: they read the same settings from the environment.
     os.environ["LICENSOR_VENDOR_DATABASE_URL"] = settings.database_url
-    os.environ["LICENSOR_DATA_DIR"] = str(Path(_data_dir(args, "vendor")).parent)
+    os.environ["LICENSOR_DATA_DIR"] = str(Path(data_dir(args, "vendor")).parent)
     print(f"licensor issuer on http://{args.host}:{args.port} (database {settings.database_url.split('@')[-1]})", file=sys.stderr)
-    _serve("licensor.issuer.app:create_app_from_env", args, proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips)
+    serve("licensor.issuer.app:create_app_from_env", args, proxy_headers=args.proxy_headers, forwarded_allow_ips=args.forwarded_allow_ips)
     return EXIT_OK
 
 
@@ -180,7 +188,7 @@ def cmd_vendor_renew(args: argparse.Namespace) -> int:
 def cmd_vendor_rehost(args: argparse.Namespace) -> int:
     issued = _service(args).rehost(
         args.license_id,
-        _read_input(args.file),
+        read_input(args.file),
         actor=_actor(),
         nodes=args.nodes,
         expires=args.expires,
@@ -212,7 +220,7 @@ def cmd_vendor_show(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_download(args: argparse.Namespace) -> int:
-    _write_out(args.out, _service(args).issued(args.license_id).file)
+    write_out(args.out, _service(args).issued(args.license_id).file)
     return EXIT_OK
 
 
@@ -289,7 +297,7 @@ def cmd_vendor_product_set(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_import_usage(args: argparse.Namespace) -> int:
-    out = _service(args).import_usage(_read_input(args.file), actor=_actor())
+    out = _service(args).import_usage(read_input(args.file), actor=_actor())
     if args.json:
         _print_json(out)
         return EXIT_OK
@@ -319,12 +327,7 @@ def cmd_vendor_audit(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_create_user(args: argparse.Namespace) -> int:
-    if args.password_stdin:
-        password = sys.stdin.readline().rstrip("\n")
-    else:
-        password = getpass.getpass(f"password for {args.username}: ")
-        if getpass.getpass("again: ") != password:
-            raise UsageError("the two passwords differ")
+    password = new_password(f"password for {args.username}: ", from_stdin=args.password_stdin)
     _service(args).create_user(args.username, password, actor=_actor())
     print(f"admin user {args.username} created")
     return EXIT_OK
@@ -356,14 +359,14 @@ def cmd_vendor_token_revoke(args: argparse.Namespace) -> int:
 def register(group: Any, add: AddCommand) -> None:
     from .service import SCOPES
 
-    cmd = _with_database_url(add, "postgresql://… (default: $LICENSOR_VENDOR_DATABASE_URL or SQLite in the data dir)")
+    cmd = with_database_url(add, "postgresql://… (default: $LICENSOR_VENDOR_DATABASE_URL or SQLite in the data dir)")
 
     def terms(sp: argparse.ArgumentParser) -> None:
         when = sp.add_mutually_exclusive_group()
-        when.add_argument("--months", type=_count, help="term length (perpetual: maintenance length)")
-        when.add_argument("--expires", type=_date, help="subscription end, YYYY-MM-DD (UTC)")
-        sp.add_argument("--maintenance-until", type=_date, help="maintenance end, YYYY-MM-DD (UTC)")
-        sp.add_argument("--remote-clusters", type=_count)
+        when.add_argument("--months", type=count, help="term length (perpetual: maintenance length)")
+        when.add_argument("--expires", type=date, help="subscription end, YYYY-MM-DD (UTC)")
+        sp.add_argument("--maintenance-until", type=date, help="maintenance end, YYYY-MM-DD (UTC)")
+        sp.add_argument("--remote-clusters", type=count)
         sp.add_argument("--feature", action="append", help="a paid feature; repeat for several")
 
     cmd(group, "init", cmd_vendor_init, "create the issuer database and the vendor signing key")
@@ -374,34 +377,34 @@ def register(group: Any, add: AddCommand) -> None:
     sp.add_argument("--json", action="store_true")
     sp = cmd(group, "issue", cmd_vendor_issue, "issue a license key for a request code")
     sp.add_argument("file", metavar="FILE|-")
-    sp.add_argument("--nodes", type=_count, required=True)
+    sp.add_argument("--nodes", type=count, required=True)
     sp.add_argument("--type", choices=("perpetual", "subscription"), required=True)
     sp.add_argument("--plan", help="take defaults from this plan (default: the plan named like --type)")
     terms(sp)
     sp.add_argument("--customer", help="default: the company in the request")
-    sp.add_argument("--grace-days", type=_count, help="days after expiry that connected nodes keep their seats")
+    sp.add_argument("--grace-days", type=count, help="days after expiry that connected nodes keep their seats")
     sp.add_argument("--out", help="write the license file here instead of stdout")
 
     sp = cmd(group, "renew", cmd_vendor_renew, "renew a license: same installation, next serial, term extended")
     sp.add_argument("license_id")
     terms(sp)
-    sp.add_argument("--nodes", type=_count)
-    sp.add_argument("--grace-days", type=_count)
+    sp.add_argument("--nodes", type=count)
+    sp.add_argument("--grace-days", type=count)
     sp.add_argument("--out", help="write the license file here instead of stdout")
     sp = cmd(group, "rehost", cmd_vendor_rehost, "move a license to a new installation (its request code); the old key is superseded")
     sp.add_argument("license_id")
     sp.add_argument("file", metavar="REQUEST_FILE|-")
-    sp.add_argument("--nodes", type=_count)
-    sp.add_argument("--expires", type=_date)
-    sp.add_argument("--maintenance-until", type=_date)
-    sp.add_argument("--remote-clusters", type=_count)
+    sp.add_argument("--nodes", type=count)
+    sp.add_argument("--expires", type=date)
+    sp.add_argument("--maintenance-until", type=date)
+    sp.add_argument("--remote-clusters", type=count)
     sp.add_argument("--feature", action="append")
     sp.add_argument("--out", help="write the license file here instead of stdout")
     sp = cmd(group, "list", cmd_vendor_list, "list and search issued licenses, newest first")
     sp.add_argument("query", nargs="?", help="matches license id, customer, installation or product")
     sp.add_argument("--installation")
     sp.add_argument("--customer")
-    sp.add_argument("--limit", type=_count, default=100)
+    sp.add_argument("--limit", type=count, default=100)
     sp.add_argument("--json", action="store_true")
     sp = cmd(group, "show", cmd_vendor_show, "show one issued license (JSON)")
     sp.add_argument("license_id")
@@ -422,11 +425,11 @@ def register(group: Any, add: AddCommand) -> None:
     sp = cmd(group, "plan-set", cmd_vendor_plan_set, "create or change a plan")
     sp.add_argument("name")
     sp.add_argument("--type", choices=("perpetual", "subscription"), required=True)
-    sp.add_argument("--months", type=_count, help="subscription term")
-    sp.add_argument("--maintenance-months", type=_count, help="perpetual maintenance term")
-    sp.add_argument("--nodes", type=_count, help="nodes when the request asks none")
+    sp.add_argument("--months", type=count, help="subscription term")
+    sp.add_argument("--maintenance-months", type=count, help="perpetual maintenance term")
+    sp.add_argument("--nodes", type=count, help="nodes when the request asks none")
     sp.add_argument("--feature", action="append")
-    sp.add_argument("--grace-days", type=_count, default=0)
+    sp.add_argument("--grace-days", type=count, default=0)
     sp = cmd(group, "product-set", cmd_vendor_product_set, "create a product or set its feature catalogue")
     sp.add_argument("name")
     sp.add_argument("--feature", action="append")
@@ -435,7 +438,7 @@ def register(group: Any, add: AddCommand) -> None:
     sp.add_argument("file", metavar="FILE|-")
     sp.add_argument("--json", action="store_true")
     sp = cmd(group, "audit", cmd_vendor_audit, "show the audit log, newest first")
-    sp.add_argument("--limit", type=_count, default=50)
+    sp.add_argument("--limit", type=count, default=50)
     sp.add_argument("--action", help="only actions starting with this, e.g. license. or login")
     sp.add_argument("--json", action="store_true")
 

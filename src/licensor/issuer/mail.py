@@ -6,7 +6,7 @@ import smtplib
 import ssl
 from email.message import EmailMessage
 
-from ..errors import LicensorError, UsageError
+from ..errors import InvalidEmail, Unavailable, UsageError
 from ..license import fmt_time
 from ..server.inputs import is_address
 from .service import Issued
@@ -17,10 +17,9 @@ def check_address(to: str) -> str:
     """``to`` if it is exactly one plain e-mail address (``name@example.com``); else a 400 ``invalid_email``."""
     if not is_address(to):
         shown = to[:80].encode("unicode_escape").decode("ascii")
-        raise LicensorError(
+        raise InvalidEmail(
             f"the address '{shown}' is not one plain e-mail address: give a single plain address such as name@example.com "
-            "(no name, no second address, no line breaks)",
-            code="invalid_email",
+            "(no name, no second address, no line breaks)"
         )
     return to
 
@@ -80,4 +79,4 @@ def send(settings: SmtpSettings, msg: EmailMessage) -> None:
                 smtp.login(settings.user, settings.password)
             smtp.send_message(msg)
     except (OSError, smtplib.SMTPException) as e:
-        raise LicensorError(f"the mail server {settings.host}:{settings.port} did not take the message: {e}", code="mail_failed") from None
+        raise Unavailable(f"the mail server {settings.host}:{settings.port} did not take the message: {e}", code="mail_failed") from None

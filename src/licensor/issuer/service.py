@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, delete, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
 
-from ..errors import BadSignatureError, LicensorError, UsageError
+from ..errors import BadSignatureError, Conflict, LicensorError, NotFound, Unauthorized, UsageError
 from ..identity import Binding, default_binding
 from ..license import License, LicenseType, add_months, fmt_time, license_file, license_from_claims, new_license
 from ..request import RequestCode, decode_request
@@ -62,12 +62,12 @@ def system_clock() -> datetime:
     return datetime.now(UTC)
 
 
-def not_found(what: str) -> UsageError:
-    return UsageError(f"there is no {what}: check the id (list them with 'licensor vendor list')", code="not_found")
+def not_found(what: str) -> NotFound:
+    return NotFound(f"there is no {what}: check the id (list them with 'licensor vendor list')")
 
 
-def conflict(hint: str) -> UsageError:
-    return UsageError(hint, code="conflict")
+def conflict(hint: str) -> Conflict:
+    return Conflict(hint)
 
 
 def sha256(text: str) -> str:
@@ -799,7 +799,7 @@ class IssuerService:
         def run(c: Connection) -> dict[str, Any]:
             inst = c.execute(select(s.installations).where(s.installations.c.installation_id == rep.installation_id)).first()
             if inst is None:
-                raise LicensorError(
+                raise NotFound(
                     f"installation {rep.installation_id} is not known here: it never sent a request code to this issuer",
                     code="unknown_installation",
                 )
@@ -962,7 +962,7 @@ class IssuerService:
         if user is None:
             with self.tx() as c:
                 self.record(c, f"user:{username[:100]}", "login.failed", ip)
-            raise LicensorError("the user name or password is wrong", code="unauthorized")
+            raise Unauthorized("the user name or password is wrong")
         now = self.clock()
         cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.tx() as c:

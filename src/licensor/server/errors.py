@@ -2,8 +2,8 @@
 
 ``install_error_handlers(app)`` maps:
 
-- ``LicensorError``            -> its HTTP status (``STATUS``), body ``{"code", "hint", "details"?}``
-                                  (``rate_limited``: with ``Retry-After`` from ``details["retry_after"]``)
+- ``LicensorError``            -> its class's ``http_status``, body ``{"code", "hint", "details"?}``
+                                  (``RateLimited``: with ``Retry-After`` from ``details["retry_after"]``)
 - request validation failures  -> 422 ``invalid_request`` naming the field
 - ``HTTPException`` (404, 405…) -> its status with a code derived from it; a 405 lists the path's methods in ``Allow``
 - ``RecursionError``           -> 400 ``malformed`` (crafted, absurdly nested input; the parsers refuse it first)
@@ -23,35 +23,21 @@ from starlette.responses import JSONResponse
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import LicensorError
+from ..errors import LicensorError, RateLimited
 from .inputs import TOO_DEEP
 
 log = logging.getLogger("licensor.http")
-
-#: HTTP status of each error code; codes not listed are refusals (422).
-STATUS: dict[str, int] = {
-    "malformed": 400,
-    "usage": 400,
-    "invalid_email": 400,
-    "invalid_request": 422,
-    "unauthorized": 401,
-    "forbidden": 403,
-    "not_found": 404,
-    "conflict": 409,
-    "too_large": 413,
-    "rate_limited": 429,
-}
 
 _PARSE_FAILED = "There was an error parsing the body"  # FastAPI's words for a body it could not read
 
 _HTTP_CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_found", 405: "method_not_allowed", 413: "too_large"}
 
 
-def error_response(code: str, hint: str, status: int | None = None, details: dict[str, Any] | None = None) -> JSONResponse:
+def error_response(code: str, hint: str, status: int, details: dict[str, Any] | None = None) -> JSONResponse:
     body: dict[str, Any] = {"code": code, "hint": hint}
     if details:
         body["details"] = details
-    return JSONResponse(body, status_code=status or STATUS.get(code, 422))
+    return JSONResponse(body, status_code=status)
 
 
 def _validation_hint(exc: RequestValidationError) -> tuple[str, list[dict[str, Any]]]:
@@ -67,8 +53,8 @@ def _validation_hint(exc: RequestValidationError) -> tuple[str, list[dict[str, A
 def install_error_handlers(app: FastAPI, *, max_body: int = 256 * 1024) -> None:
     @app.exception_handler(LicensorError)
     async def _licensor(_req: Request, exc: LicensorError) -> JSONResponse:
-        resp = error_response(exc.code, exc.hint, details=exc.details or None)
-        if exc.code == "rate_limited" and isinstance(exc.details.get("retry_after"), int):
+        resp = error_response(exc.code, exc.hint, exc.http_status, exc.details or None)
+        if isinstance(exc, RateLimited) and isinstance(exc.details.get("retry_after"), int):
             resp.headers["Retry-After"] = str(exc.details["retry_after"])
         return resp
 

@@ -29,7 +29,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Boolean, Column, Index, Integer, MetaData, String, Table, and_, delete, func, select
 from sqlalchemy.engine import Connection
 
-from ..errors import LicensorError
+from ..errors import RateLimited
 from ..throttle import Decision, LoginHistory, LoginPolicy, address_key, decide, user_key
 from .db import Database, UTCDateTime
 
@@ -113,8 +113,8 @@ def _verify(stored: str | None, password: str) -> bool:
         return False
 
 
-def rate_limited(decision: Decision) -> LicensorError:
-    return LicensorError(decision.hint, code="rate_limited", details={"retry_after": decision.retry_after})
+def rate_limited(decision: Decision) -> RateLimited:
+    return RateLimited(decision.hint, details={"retry_after": decision.retry_after})
 
 
 async def in_thread(fn: Callable[..., T], *args: Any) -> T:

@@ -26,7 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import __version__
-from ..errors import LicensorError
+from ..errors import InvalidInput, LicensorError, MalformedError, TooLarge
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -242,25 +242,17 @@ def form_int(form: Mapping[str, Any], name: str, default: int | None = None) -> 
 
 
 def form_number(form: Mapping[str, Any], name: str, label: str, *, lo: int, hi: int, default: int | None = None) -> int | None:
-    """A whole number from ``lo`` to ``hi`` in field ``name`` (empty: ``default``); anything else is a ``FormError`` naming ``label``."""
+    """A whole number from ``lo`` to ``hi`` in field ``name`` (empty: ``default``); else an ``InvalidInput`` naming ``label``."""
     v = form.get(name)
     if not isinstance(v, str) or not v.strip():
         return default
     text = v.strip()
     if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 12 or not lo <= int(text) <= hi:
-        raise FormError(f"{label} must be a whole number from {lo} to {hi:,}: '{text[:20]}' is not")
+        raise InvalidInput(f"{label} must be a whole number from {lo} to {hi:,}: '{text[:20]}' is not")
     return int(text)
 
 
-class FormError(Exception):
-    """Bad input in a console form: shown inline next to the form, nothing changes."""
-
-    def __init__(self, hint: str, code: str = "invalid_request"):
-        super().__init__(hint)
-        self.code, self.hint = code, hint
-
-
-def refusal(e: LicensorError | FormError | RecursionError, title: str) -> dict[str, str]:
+def refusal(e: LicensorError | RecursionError, title: str) -> dict[str, str]:
     """An error as the ``error_box`` macro shows it: a title, the error's code and its hint.
 
     A ``RecursionError`` is what a parser meets in crafted, absurdly nested input: shown as the malformed input it is."""
@@ -277,12 +269,12 @@ async def upload_or_text(form: Any, file_field: str, text_field: str, limit: int
     if item is not None and not isinstance(item, str) and bool(getattr(item, "filename", None)):
         raw = await item.read(limit + 1)
         if len(raw) > limit:
-            raise FormError(f"the file is over {limit // 1024} KiB: choose the text file you received, not something else", "too_large")
+            raise TooLarge(f"the file is over {limit // 1024} KiB: choose the text file you received, not something else")
         if raw.strip():
             try:
                 return str(raw.decode("utf-8"))
             except UnicodeDecodeError:
-                raise FormError("the file is not text (not UTF-8): choose the text file you received", "malformed") from None
+                raise MalformedError("the file is not text (not UTF-8): choose the text file you received") from None
     text = form.get(text_field)
     return text[:limit] if isinstance(text, str) else ""
 
@@ -290,7 +282,6 @@ async def upload_or_text(form: Any, file_field: str, text_field: str, limit: int
 __all__ = [
     "CSP",
     "STATIC_PREFIX",
-    "FormError",
     "Pages",
     "Session",
     "SignedSessions",

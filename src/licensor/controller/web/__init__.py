@@ -30,12 +30,11 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from ... import __version__
-from ...errors import LicensorError
+from ...errors import InvalidInput, LicensorError, UsageError
 from ...request import Contact, decode_request, request_file
 from ...server.inputs import MAX_CLUSTERS, MAX_MONTHS, MAX_NODES, is_address
 from ...server.logins import in_thread
 from ...web import (
-    FormError,
     Pages,
     Session,
     SignedSessions,
@@ -204,13 +203,13 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
             months = form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
             remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS, default=0)
             if nodes is None or months is None or remote is None:
-                raise FormError("nodes, months and remote clusters are whole numbers: fill them in")
+                raise InvalidInput("nodes, months and remote clusters are whole numbers: fill them in")
             if not is_address(req["email"]):
-                raise FormError("the e-mail must be one plain address such as name@example.com: the vendor sends the license there")
+                raise InvalidInput("the e-mail must be one plain address such as name@example.com: the vendor sends the license there")
             code, text = await run_in_threadpool(
                 ctl.svc.request, Contact(req["name"], req["email"], req["company"]), nodes=nodes, months=months, remote_clusters=remote
             )
-        except (LicensorError, FormError) as e:
+        except LicensorError as e:
             return await license_page(request, sess, 422, req=req, request_error=refusal(e, "No request code made"), open_request=True)
         config = await run_in_threadpool(model.configuration, ctl)
         made = {
@@ -239,9 +238,9 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
         try:
             text = await upload_or_text(form, "file", "key")
             if not text.strip():
-                raise FormError("no license key was given: paste the key or the whole license file, or choose the file", "usage")
+                raise UsageError("no license key was given: paste the key or the whole license file, or choose the file")
             act = await run_in_threadpool(ctl.activate, text)
-        except (LicensorError, FormError, RecursionError) as e:
+        except (LicensorError, RecursionError) as e:
             return await license_page(request, sess, 422, activate_error=refusal(e, "Not activated"), pasted=pasted)
         lic = act.verdict.license
         return redirect("/settings/license?activated=" + (lic.license_id if lic else ""))

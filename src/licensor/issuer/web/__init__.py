@@ -32,12 +32,11 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from ...errors import LicensorError
+from ...errors import InvalidInput, LicensorError, Unauthorized, UsageError
 from ...license import LicenseType
 from ...server.inputs import EARLIEST, LATEST, MAX_CLUSTERS, MAX_GRACE_DAYS, MAX_MONTHS, MAX_NODES, in_range
 from ...server.logins import in_thread
 from ...web import (
-    FormError,
     Pages,
     attachment,
     form_number,
@@ -75,11 +74,11 @@ def _date(text: str) -> datetime | None:
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
-        raise FormError(f"'{text[:40]}' is not a date: use YYYY-MM-DD") from None
+        raise InvalidInput(f"'{text[:40]}' is not a date: use YYYY-MM-DD") from None
     # The form asks for a day (YYYY-MM-DD), which the form's hint says is read as UTC.
     t = t.replace(tzinfo=UTC) if t.tzinfo is None else t
     if not in_range(t):
-        raise FormError(
+        raise InvalidInput(
             f"the expiry date must lie from {EARLIEST.year}-01-01 to before {LATEST.year}-01-01: for no expiry, leave it empty "
             "and choose the perpetual type"
         )
@@ -131,7 +130,7 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
         f = await console.login_form(request, username_limit=100)
         try:
             if not isinstance(f.password, str) or not f.password or len(f.password) > 1000:
-                raise LicensorError("the user name or password is wrong", code="unauthorized")
+                raise Unauthorized("the user name or password is wrong")
             cookie, _csrf = await in_thread(svc.login, f.username, f.password, f.ip)
         except LicensorError as e:
             if e.code == "rate_limited":
@@ -185,9 +184,9 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
         try:
             text = await upload_or_text(form, "file", "request_code", MAX_CODE)
             if not text.strip():
-                raise FormError("no request code was given: paste the code (or the request file) or choose the file", "usage")
+                raise UsageError("no request code was given: paste the code (or the request file) or choose the file")
             ctx = await run_in_threadpool(preview_context, text)
-        except (LicensorError, FormError, RecursionError) as e:
+        except (LicensorError, RecursionError) as e:
             return await issue_form(request, p, 422, error=refusal(e, "This request code cannot be used"), code_text=text)
         return render(request, p, "preview.html", page_title="Request preview", error=None, **ctx)
 
@@ -220,7 +219,7 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
                     grace_days=grace,
                 )
             )
-        except (LicensorError, FormError, RecursionError) as e:
+        except (LicensorError, RecursionError) as e:
             try:
                 ctx = await run_in_threadpool(preview_context, text, terms)
             except (LicensorError, RecursionError) as e2:
@@ -297,7 +296,7 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
                     features=_features(feats) if feats else None,
                 )
             )
-        except (LicensorError, FormError) as e:
+        except LicensorError as e:
             return await license_page(request, p, license_id, 422, error=refusal(e, "Not renewed"))
         return redirect(f"/licenses/{issued.license.license_id}?new=1")
 
@@ -307,9 +306,9 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
         try:
             text = await upload_or_text(form, "file", "request_code", MAX_CODE)
             if not text.strip():
-                raise FormError("paste the new installation's request code to rehost this license", "usage")
+                raise UsageError("paste the new installation's request code to rehost this license")
             issued = await run_in_threadpool(lambda: svc.rehost(license_id, text, actor=p.actor))
-        except (LicensorError, FormError, RecursionError) as e:
+        except (LicensorError, RecursionError) as e:
             return await license_page(request, p, license_id, 422, error=refusal(e, "Not rehosted"))
         return redirect(f"/licenses/{issued.license.license_id}?new=1")
 
@@ -406,9 +405,9 @@ def mount_console(app: FastAPI, svc: IssuerService, settings: IssuerSettings) ->
         try:
             text = await upload_or_text(form, "file", "report", 65536)
             if not text.strip():
-                raise FormError("no usage report was given: paste it or choose the file", "usage")
+                raise UsageError("no usage report was given: paste it or choose the file")
             result = await run_in_threadpool(lambda: svc.import_usage(text, actor=p.actor))
-        except (LicensorError, FormError, RecursionError) as e:
+        except (LicensorError, RecursionError) as e:
             error = refusal(e, "Not imported")
         items = await run_in_threadpool(svc.usage)
         return render(
