@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import os
 import secrets
 import threading
@@ -87,6 +88,11 @@ def policy_from_env(env: Mapping[str, str], base: LoginPolicy | None = None) -> 
         )
     except ValueError as e:
         raise UsageError(f"a login limit setting is wrong ({e}): use whole numbers of at least 1 and a positive window") from None
+
+
+def token_hash(token: str) -> str:
+    """How a bearer token, session id or seat secret is kept at rest: its SHA-256, in hex (the token has 256 random bits)."""
+    return hashlib.sha256(token.encode("utf-8", "surrogatepass")).hexdigest()
 
 
 def dummy_hash() -> str:
