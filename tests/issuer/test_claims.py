@@ -18,8 +18,8 @@ SIGNER = FastSigner(VENDOR.key)
 
 text = st.text(min_size=1, max_size=40)  # any Unicode, quotes, backslashes, control characters
 instants = st.datetimes(
-    min_value=datetime(2000, 1, 1),
-    max_value=datetime(2200, 1, 1),
+    min_value=datetime(2000, 1, 1),  # noqa: DTZ001 (hypothesis bounds are naive; the zones come from timezones=)
+    max_value=datetime(2200, 1, 1),  # noqa: DTZ001
     timezones=st.sampled_from([UTC, timezone(timedelta(hours=-7, minutes=-30))]),
 )
 

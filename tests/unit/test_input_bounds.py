@@ -192,7 +192,7 @@ class TestDefect6Terms:
     @pytest.mark.parametrize("field", ["expires", "maintenance_until", "not_before", "now"])
     def test_naive_datetimes_are_refused(self, field: str) -> None:
         """A date without a time zone is a UsageError, not a TypeError comparing naive and aware."""
-        kw: dict[str, Any] = {field: datetime(2030, 1, 1)}
+        kw: dict[str, Any] = {field: datetime(2030, 1, 1)}  # noqa: DTZ001 (naive on purpose)
         if field == "maintenance_until":
             kw["type"] = "perpetual"
         with pytest.raises(UsageError) as e:
