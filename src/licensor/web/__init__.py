@@ -9,7 +9,6 @@ consoles put in front of their views.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import hmac
 import json
@@ -26,6 +25,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 
 from .. import __version__
+from ..codec import b64decode, b64encode
 from ..errors import InvalidInput, LicensorError, MalformedError, TooLarge
 
 HERE = Path(__file__).parent
@@ -149,14 +149,6 @@ def mount_static(app: FastAPI) -> None:
 # -- sessions and CSRF ---------------------------------------------------------------
 
 
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).decode().rstrip("=")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
 @dataclass(frozen=True)
 class Session:
     user: str
@@ -180,11 +172,11 @@ class SignedSessions:
         self.ttl = ttl_seconds
 
     def _mac(self, payload: str) -> str:
-        return _b64(hmac.new(self.secret, payload.encode(), hashlib.sha256).digest())
+        return b64encode(hmac.new(self.secret, payload.encode(), hashlib.sha256).digest())
 
     def issue(self, user: str, generation: str, now: float | None = None) -> str:
         doc = {"u": user, "g": generation, "x": int((now or time.time()) + self.ttl), "n": secrets.token_urlsafe(12)}
-        payload = _b64(json.dumps(doc, separators=(",", ":")).encode())
+        payload = b64encode(json.dumps(doc, separators=(",", ":")).encode())
         return f"{payload}.{self._mac(payload)}"
 
     def check(self, cookie: str | None, generation: str, now: float | None = None) -> Session | None:
@@ -194,12 +186,12 @@ class SignedSessions:
         if not hmac.compare_digest(mac, self._mac(payload)):
             return None
         try:
-            doc = json.loads(_unb64(payload))
-        except ValueError:
+            doc = json.loads(b64decode(payload))
+        except (ValueError, MalformedError):
             return None
         if not isinstance(doc, dict) or doc.get("g") != generation or int(doc.get("x", 0)) < (now or time.time()):
             return None
-        csrf = _b64(hmac.new(self.secret, b"csrf|" + payload.encode(), hashlib.sha256).digest())
+        csrf = b64encode(hmac.new(self.secret, b"csrf|" + payload.encode(), hashlib.sha256).digest())
         return Session(str(doc.get("u")), int(doc["x"]), csrf)
 
 
