@@ -30,15 +30,7 @@ from cryptography.x509.oid import NameOID
 
 from licensor.controller import kube
 from licensor.controller.host import collect_factors
-from licensor.errors import (
-    Forbidden,
-    LicensorError,
-    MalformedError,
-    Unauthorized,
-    Unavailable,
-    UsageError,
-    VerificationError,
-)
+from licensor.errors import Forbidden, LicensorError, MalformedError, Unauthorized, Unavailable, UsageError, VerificationError
 from licensor.identity import hash_factor
 from licensor.policy import Installation
 from licensor.request import decode_request

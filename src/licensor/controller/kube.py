@@ -30,15 +30,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import (
-    Forbidden,
-    LicensorError,
-    MalformedError,
-    Unauthorized,
-    Unavailable,
-    UsageError,
-    VerificationError,
-)
+from ..errors import Forbidden, LicensorError, MalformedError, Unauthorized, Unavailable, UsageError, VerificationError
 
 __all__ = ["SERVICE_ACCOUNT_DIR", "ServiceAccount", "cluster_uid", "in_pod"]
 
