@@ -118,7 +118,7 @@ class FakeAPIServer:
     ``answer`` is ``(status, body)`` for a request with the right token; a wrong
     token gets 401 and another path 404, as from the real one."""
 
-    def __init__(self, cert: Path, key: Path):
+    def __init__(self, cert: Path, key: Path, host: str = "127.0.0.1"):
         self.answer: tuple[int, bytes] = (200, _namespace())
         self.token = TOKEN
         self.requests: list[dict[str, str]] = []
@@ -142,7 +142,8 @@ class FakeAPIServer:
             def log_message(self, *args: Any) -> None:
                 pass
 
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self.httpd = type("Server", (ThreadingHTTPServer,), {"address_family": family})((host, 0), Handler)
         context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         context.load_cert_chain(cert, key)
         self.httpd.socket = context.wrap_socket(self.httpd.socket, server_side=True)
@@ -204,6 +205,12 @@ class TestReader:
             Path("/var/run/secrets/kubernetes.io/serviceaccount/token"),
             Path("/var/run/secrets/kubernetes.io/serviceaccount/ca.crt"),
         )
+
+    def test_an_ipv6_api_server(self, pod: Pod, tmp_path: Path) -> None:
+        """An IPv6 service address, as the kubelet sets it (no brackets), is asked and verified as such."""
+        pod.server.close()
+        pod.server = FakeAPIServer(*pod.ca.server(tmp_path, ip="::1"), host="::1")
+        assert pod.read(KUBERNETES_SERVICE_HOST="::1") == UID
 
     def test_a_server_the_ca_did_not_sign_is_not_believed(self, pod: Pod, tmp_path: Path) -> None:
         """TLS is verified against the service-account CA: another CA's server gets no request."""

@@ -75,16 +75,6 @@ class ServiceAccount:
             ca_file=Path(env.get(CA_FILE_ENV) or base / "ca.crt"),
         )
 
-    def subject(self, token: str) -> str:
-        """``system:serviceaccount:NS:NAME`` from the token's ``sub`` claim (for messages only, never trusted)."""
-        try:
-            payload = token.split(".")[1]
-            claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-            sub = claims.get("sub") if isinstance(claims, dict) else None
-        except (IndexError, ValueError):
-            sub = None
-        return sub if isinstance(sub, str) and sub.startswith("system:serviceaccount:") else ""
-
 
 def _read_credential(path: Path, what: str) -> str:
     try:
@@ -103,6 +93,17 @@ def _read_credential(path: Path, what: str) -> str:
     return value
 
 
+def _token_subject(token: str) -> str:
+    """``system:serviceaccount:NS:NAME`` from the token's ``sub`` claim (for messages only, never trusted)."""
+    try:
+        payload = token.split(".")[1]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        sub = claims.get("sub") if isinstance(claims, dict) else None
+    except (IndexError, ValueError):
+        sub = None
+    return sub if isinstance(sub, str) and sub.startswith("system:serviceaccount:") else ""
+
+
 def _grant(subject: str) -> str:
     """The RBAC that lets ``subject`` (``system:serviceaccount:NS:NAME``) read the namespace, as commands to run."""
     parts = subject.split(":")
@@ -116,7 +117,7 @@ def _grant(subject: str) -> str:
 
 
 def _get(sa: ServiceAccount, token: str, timeout: float) -> tuple[int, bytes]:
-    where = f"https://{sa.host}:{sa.port}{NAMESPACE_PATH}"
+    where = f"https://{f'[{sa.host}]' if ':' in sa.host else sa.host}:{sa.port}{NAMESPACE_PATH}"
     try:
         context = ssl.create_default_context(cafile=str(sa.ca_file))
     except (OSError, ssl.SSLError) as e:
@@ -157,7 +158,7 @@ def _status_message(body: bytes) -> str:
 
 
 def _refusal(sa: ServiceAccount, token: str, status: int, body: bytes) -> LicensorError:
-    subject = sa.subject(token) or "the pod's service account"
+    subject = _token_subject(token) or "the pod's service account"
     said = _status_message(body)
     details: dict[str, Any] = {"status": status, "subject": subject} | ({"api_message": said} if said else {})
     if status == 401:
