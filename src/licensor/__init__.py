@@ -56,6 +56,8 @@ _WHERE = {
     **dict.fromkeys(("Keyring", "VendorKey", "key_id"), "signing"),
 }
 
+_SUBMODULES = frozenset(("codec", "errors", "identity", "license", "policy", "request", "signing"))
+
 __all__ = [
     "BadSignatureError",
     "Binding",
@@ -94,12 +96,15 @@ if not TYPE_CHECKING:
 
     def __getattr__(name: str) -> object:
         """Import a public name's module on first use and keep the name here (later reads are plain lookups)."""
-        where = _WHERE.get(name)
-        if where is None:
-            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         from importlib import import_module
 
-        value = getattr(import_module(f".{where}", __name__), name)
+        where = _WHERE.get(name)
+        if where is not None:
+            value = getattr(import_module(f".{where}", __name__), name)
+        elif name in _SUBMODULES:  # ``import licensor`` used to load these; ``licensor.policy.X`` still works
+            value = import_module(f".{name}", __name__)
+        else:
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
         globals()[name] = value
         return value
 

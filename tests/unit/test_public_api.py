@@ -39,3 +39,14 @@ class TestPublicApi:
             assert e.code and e.code != "error"
             assert e.hint == str(e) == "do this"
             assert e.as_dict() == {"code": e.code, "hint": "do this"}
+
+    def test_import_is_lazy_and_every_name_still_resolves(self) -> None:
+        """``import licensor`` loads no module of the core; each public name and core module loads on first use."""
+        code = (
+            "import sys, licensor;"
+            "print(sorted(m for m in sys.modules if m.startswith('licensor.')));"
+            "print(all(getattr(licensor, n) is getattr(sys.modules[getattr(licensor, n).__module__], n) for n in licensor.__all__));"
+            "print(licensor.policy.VERIFIED_MAX > 0, set(licensor.__all__) <= set(dir(licensor)))"
+        )
+        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+        assert out.stdout.split("\n")[:3] == ["[]", "True", "True True"]
