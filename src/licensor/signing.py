@@ -184,9 +184,6 @@ class _Signer:
         return paseto_sign(self._sk, message, self._footer)
 
 
-_CUT_OFF = "this license key is too short: it was cut off, copy all of it"
-
-
 def split_token(token: str) -> tuple[bytes, bytes, bytes]:
     """``(message, signature, footer)`` of a clean token; malformed if it is not one."""
     if len(token) > MAX_INPUT:
@@ -200,7 +197,7 @@ def split_token(token: str) -> tuple[bytes, bytes, bytes]:
         raise MalformedError("this is not a license key: a key starts with 'v4.public.' and holds only letters, digits, '-', '_' and '.'")
     body = b64decode(parts[2])
     if len(body) <= _SIG:
-        raise MalformedError(_CUT_OFF)
+        raise MalformedError("this license key is too short: it was cut off, copy all of it")
     footer = b64decode(parts[3]) if len(parts) == 4 else b""
     return body[:-_SIG], body[-_SIG:], footer
 
@@ -210,9 +207,8 @@ class Keyring:
 
     def __init__(self, keys: Iterable[bytes] = ()):
         self._keys: dict[str, bytes] = {}
-        # Footers already read, by their exact base64url text, to their bytes and key id: a product checks the
-        # same few footers over and over.  Only texts that decoded strictly and named a key id are kept.
-        self._footers: dict[str, tuple[bytes, str]] = {}
+        # Footers already parsed, to their key id: a product checks the same few footers over and over.
+        self._footers: dict[bytes, str] = {}
         #: Texts this ring has verified, to what they decoded to (``policy.check`` keeps it).
         self.verified: dict[str, object] = {}
         for k in keys:
@@ -257,23 +253,12 @@ class Keyring:
 
     def verify(self, token: str) -> tuple[bytes, str]:
         """Verify a clean token; return ``(message, kid)`` or raise."""
-        # "v4.public.BODY.FOOTER" with a footer read before: only the body is left to decode (split_token
-        # would find the same four parts; any other shape goes through it and is refused there if it must be).
-        known = None
-        if token.startswith(HEADER) and token.count(".") == 3 and len(token) <= MAX_INPUT:
-            body_text, _, footer_text = token[len(HEADER) :].partition(".")
-            known = self._footers.get(footer_text)
-        if known is not None and body_text:
-            body = b64decode(body_text)
-            if len(body) <= _SIG:
-                raise MalformedError(_CUT_OFF)
-            message, sig = body[:-_SIG], body[-_SIG:]
-            footer, kid = known
-        else:
-            message, sig, footer = split_token(token)
+        message, sig, footer = split_token(token)
+        kid = self._footers.get(footer)
+        if kid is None:
             kid = _footer_kid(footer)
-            if len(self._footers) < 64 and token.count(".") == 3:
-                self._footers[token.rpartition(".")[2]] = (footer, kid)
+            if len(self._footers) < 64:
+                self._footers[footer] = kid
         pk = self._keys.get(kid)
         if pk is None:
             raise UnknownKeyError(
