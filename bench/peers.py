@@ -10,6 +10,8 @@
 2. Rounds: in each, every library in turn (the peers, our ``check`` on new keys
    and on a cached key, and the bare libsodium verify) verifies for about
    ``--round-seconds``; the median round of each is reported with the spread.
+   The goals' figures (new key against the floor, cached key) come from
+   ``bench.verify`` in the same run: short paired blocks timed in CPU time.
 3. Admission: one real controller (bench.admission's server and client) takes
    joins, heartbeats and bare requests from 10 to 500 concurrent agents.
 4. The generated part of docs/BENCHMARKS.md and docs/bench-verify.png,
