@@ -15,6 +15,11 @@ EXPECTED = {
 }  # fmt: skip
 
 
+def _python(code: str) -> str:
+    """What a fresh interpreter prints running ``code``."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
 class TestPublicApi:
     def test_all_is_pinned(self) -> None:
         """Adding or removing a public name is a deliberate change to this list."""
@@ -29,8 +34,7 @@ class TestPublicApi:
             "('fastapi','starlette','uvicorn','sqlalchemy','alembic','jinja2','httpx','pydantic','psycopg')];"
             "print(','.join(bad))"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        assert out.stdout.strip() == ""
+        assert _python(code).strip() == ""
 
     def test_every_error_has_code_and_hint(self) -> None:
         """Each error class carries a stable code, and instances a hint."""
@@ -48,5 +52,4 @@ class TestPublicApi:
             "print(all(getattr(licensor, n) is getattr(sys.modules[getattr(licensor, n).__module__], n) for n in licensor.__all__));"
             "print(licensor.policy.VERIFIED_MAX > 0, set(licensor.__all__) <= set(dir(licensor)))"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        assert out.stdout.split("\n")[:3] == ["[]", "True", "True True"]
+        assert _python(code).split("\n")[:3] == ["[]", "True", "True True"]
