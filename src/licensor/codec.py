@@ -247,6 +247,11 @@ def _json_object(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 # Built once: json.loads with hooks would build a decoder on every call.
 _DECODER = json.JSONDecoder(parse_int=_json_int, parse_float=_json_float, parse_constant=_json_constant, object_pairs_hook=_json_object)
+# The same without the integer hook, for a text with no run of 16 digits: nothing shorter exceeds MAX_INT
+# (a number of 15 digits is below 10**15 < 2**53), and the C scanner then makes integers without calling back.
+_SHORT_INTS = json.JSONDecoder(parse_float=_json_float, parse_constant=_json_constant, object_pairs_hook=_json_object)
+_DIGITS_AS_0 = bytes.maketrans(b"123456789", b"000000000")
+_LONG_RUN = b"0" * _MAX_INT_DIGITS
 
 
 def _depth(text: str) -> int:
@@ -296,25 +301,39 @@ def parse_json(
     name (``bad_character``: they break databases, mail headers and terminals).
     """
 
-    def refuse(reason: str, problem: str) -> MalformedError:
-        return MalformedError(f"{what} is not valid: {problem}; {remedy}", details={"reason": reason})
-
     if len(data) > max_size:
-        raise refuse("too_large", f"it is {len(data)} bytes, more than the {max_size} allowed")
+        raise _refuse(what, remedy, "too_large", f"it is {len(data)} bytes, more than the {max_size} allowed")
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
-        raise refuse("not_utf8", "it is not UTF-8 text") from None
+        raise _refuse(what, remedy, "not_utf8", "it is not UTF-8 text") from None
     # Counting brackets is cheap; the exact (string-aware) count runs only when it could matter.
     if text.count("[") + text.count("{") > max_depth and _depth(text) > max_depth:
-        raise refuse("too_deep", f"it is nested more than {max_depth} levels deep")
+        raise _refuse(what, remedy, "too_deep", f"it is nested more than {max_depth} levels deep")
+    # Two passes over the bytes in C prove most texts free of long numbers, so their integers need no hook.
+    decoder = _DECODER if _LONG_RUN in data.translate(_DIGITS_AS_0) else _SHORT_INTS
     try:
-        value = _DECODER.decode(text)
+        value = _decode(decoder, text)
     except _Refused as e:
-        raise refuse(e.reason, e.problem) from None
+        raise _refuse(what, remedy, e.reason, e.problem) from None
     except (ValueError, RecursionError):
-        raise refuse("not_json", "it is not JSON") from None
-    # The walk over every value runs only when the text could hold something it finds.
-    if _SUSPECT_ESCAPE.search(text) and (bad := _bad_value(value)):
-        raise refuse(*bad)
+        raise _refuse(what, remedy, "not_json", "it is not JSON") from None
+    # Raw control characters are not JSON (the scanner is strict); one in a string or name, or half a
+    # surrogate pair, can only be spelt with a backslash: without one, there is nothing to look for.
+    if "\\" in text and _SUSPECT_ESCAPE.search(text) and (bad := _bad_value(value)):
+        raise _refuse(what, remedy, *bad)
     return value
+
+
+def _decode(decoder: json.JSONDecoder, text: str) -> Any:
+    # The scanner itself first: JSONDecoder.decode matches whitespace around the value with a regex, twice.
+    # A text with whitespace around it, or that is not JSON, goes through decode, which reads or refuses it.
+    try:
+        value, end = decoder.scan_once(text, 0)  # type: ignore[attr-defined]  # set by JSONDecoder.__init__, not in typeshed
+    except StopIteration:
+        end = -1
+    return value if end == len(text) else decoder.decode(text)
+
+
+def _refuse(what: str, remedy: str, reason: str, problem: str) -> MalformedError:
+    return MalformedError(f"{what} is not valid: {problem}; {remedy}", details={"reason": reason})

@@ -33,9 +33,7 @@ __all__ = [
     "parse_public_key",
     "paseto_sign",
     "paseto_verify",
-    "sign_token",
     "split_token",
-    "verify_token",
 ]
 
 HEADER = "v4.public."
@@ -186,11 +184,6 @@ class _Signer:
         return paseto_sign(self._sk, message, self._footer)
 
 
-def sign_token(key: VendorKey, message: bytes) -> str:
-    """Sign ``message`` as a v4.public token with the key id in the footer."""
-    return key.signer().sign(message)
-
-
 def split_token(token: str) -> tuple[bytes, bytes, bytes]:
     """``(message, signature, footer)`` of a clean token; malformed if it is not one."""
     if len(token) > MAX_INPUT:
@@ -295,8 +288,3 @@ def _footer_kid(footer: bytes) -> str:
     if not isinstance(kid, str) or not kid.startswith("k4.pid."):
         raise MalformedError("the license key's footer names no k4.pid vendor key id: it is not a licensor key")
     return kid
-
-
-def verify_token(token: str, keyring: Keyring) -> bytes:
-    """The authenticated message of ``token``, or an error saying why not."""
-    return keyring.verify(token)[0]

@@ -127,3 +127,30 @@ class TestValidVerdict:
         assert v.details == {} and v.as_dict()["code"] == "valid"
         with pytest.raises(dataclasses.FrozenInstanceError):
             v.code = "expired"  # type: ignore[misc]
+
+
+class TestKnownFooters:
+    """The key ring reads each footer once and keeps its key id; a known footer never lets a body skip a check."""
+
+    def test_a_known_footer_with_a_changed_short_or_missing_body_is_refused(self) -> None:
+        """After a genuine key taught the ring its footer, bodies around that footer are still decoded and verified."""
+        vendor = TestVendor()
+        _, inst = test_installation()
+        ring = vendor.keyring
+        token = vendor.issue(inst)
+        assert check(token, ring, inst, T0).code == "valid"
+        head, body, footer = token.rsplit(".", 2)
+        assert check(f"{head}.{_tampered(body)}.{footer}", ring, inst, T0).code == "bad_signature"
+        assert check(f"{head}.{body[:80]}.{footer}", ring, inst, T0).code == "malformed"
+        assert check(f"{head}..{footer}", ring, inst, T0).code == "malformed"
+        assert check(f"{head}.{body}=.{footer}", ring, inst, T0).code == "malformed"
+        assert check(f"{head}.{body}.{footer}.x", ring, inst, T0).code == "malformed"
+        assert check(f"v4.public.{body}.{footer}", ring, inst, T0).code == "valid"
+
+    def test_a_footer_naming_an_untrusted_key_is_refused_every_time(self) -> None:
+        """A footer is kept only with the key id it names; a ring that does not trust that key refuses on every check."""
+        vendor, stranger = TestVendor(), TestVendor()
+        _, inst = test_installation()
+        token = stranger.issue(inst)
+        ring = vendor.keyring
+        assert [check(token, ring, inst, T0).code for _ in range(3)] == ["unknown_key"] * 3

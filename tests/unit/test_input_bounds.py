@@ -93,6 +93,45 @@ class TestBoundedParser:
         assert codec.parse_json(b'{"e": "\\ud83d\\ude00", "b": "\\\\u0000"}', "x") == {"e": "\U0001f600", "b": "\\u0000"}
         assert codec.parse_json(b'{"n": 9007199254740991, "f": 1.5}', "x") == {"n": 2**53 - 1, "f": 1.5}
 
+    @pytest.mark.parametrize(
+        ("data", "value"),
+        [
+            (b'{"n":999999999999999}', {"n": 10**15 - 1}),
+            (b'{"n":-9007199254740991}', {"n": -(2**53 - 1)}),
+            (b'{"s":"12345678901234567890","n":1}', {"s": "12345678901234567890", "n": 1}),
+            (b' {"a":[1,2]}\n', {"a": [1, 2]}),
+            (b'"x"', "x"),
+            (b"7", 7),
+        ],
+    )
+    def test_numbers_and_whitespace_read_the_same_on_every_path(self, data: bytes, value: Any) -> None:
+        """Texts with and without long digit runs or surrounding whitespace (the scanner's fast path or not) read alike."""
+        assert codec.parse_json(data, "x") == value == json.loads(data)
+
+    @pytest.mark.parametrize(
+        ("data", "reason"),
+        [
+            (b'{"n":-9007199254740992}', "number_too_big"),
+            (b'{"s":"short","n":90071992547409920}', "number_too_big"),
+            (b'{"a":1,"a":1}', "duplicate_key"),
+            (b'{"a":{"b":1,"b":2}}', "duplicate_key"),
+            (b'{"a":1e999}', "not_a_number"),
+            (b'{"a":-Infinity}', "not_a_number"),
+            (b'{"a":1} x', "not_json"),
+            (b'{"a":1}{', "not_json"),
+            (b"", "not_json"),
+            (b'{"a":"\\u001f"}', "bad_character"),
+            (b'{"a":"\\udfff"}', "bad_character"),
+            (b'{"a":"x\\ty"}', "bad_character"),
+            (b'{"a":"x\x01y"}', "not_json"),
+        ],
+    )
+    def test_compact_hostile_text_is_refused(self, data: bytes, reason: str) -> None:
+        """Compact text (no whitespace, the scanner's fast path) is held to every bound the spaced text is."""
+        with pytest.raises(MalformedError) as e:
+            codec.parse_json(data, "the test content")
+        assert e.value.details["reason"] == reason
+
 
 class TestDefect3CraftedFooter:
     """check() never raises on a crafted footer: it is malformed, before any signature check."""

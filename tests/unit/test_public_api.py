@@ -15,6 +15,11 @@ EXPECTED = {
 }  # fmt: skip
 
 
+def _python(code: str) -> str:
+    """What a fresh interpreter prints running ``code``."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+
+
 class TestPublicApi:
     def test_all_is_pinned(self) -> None:
         """Adding or removing a public name is a deliberate change to this list."""
@@ -29,8 +34,7 @@ class TestPublicApi:
             "('fastapi','starlette','uvicorn','sqlalchemy','alembic','jinja2','httpx','pydantic','psycopg')];"
             "print(','.join(bad))"
         )
-        out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-        assert out.stdout.strip() == ""
+        assert _python(code).strip() == ""
 
     def test_every_error_has_code_and_hint(self) -> None:
         """Each error class carries a stable code, and instances a hint."""
@@ -39,3 +43,13 @@ class TestPublicApi:
             assert e.code and e.code != "error"
             assert e.hint == str(e) == "do this"
             assert e.as_dict() == {"code": e.code, "hint": "do this"}
+
+    def test_import_is_lazy_and_every_name_still_resolves(self) -> None:
+        """``import licensor`` loads no module of the core; each public name and core module loads on first use."""
+        code = (
+            "import sys, licensor;"
+            "print(sorted(m for m in sys.modules if m.startswith('licensor.')));"
+            "print(all(getattr(licensor, n) is getattr(sys.modules[getattr(licensor, n).__module__], n) for n in licensor.__all__));"
+            "print(licensor.policy.VERIFIED_MAX > 0, set(licensor.__all__) <= set(dir(licensor)))"
+        )
+        assert _python(code).split("\n")[:3] == ["[]", "True", "True True"]
