@@ -39,8 +39,8 @@ from pathlib import Path
 
 import aiohttp
 
-from licensor.agent import Agent, Result, session, simulate
-from licensor.agent.simulate import drive
+from licensor.agent import Agent, Result, session
+from licensor.agent.simulate import drive, simulate
 
 GOAL_RATIO = 0.5
 GOAL_STORM_SECONDS = 10.0

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from ..errors import UsageError
-from .client import Agent, Result, Unreachable, session
+from . import Agent, Result, Unreachable, session
 
 __all__ = ["Run", "drive", "ensure_open_files", "simulate"]
 
