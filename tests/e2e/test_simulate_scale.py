@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import resource
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -71,6 +72,20 @@ class TestStorm:
         assert _db(server, "SELECT max(peak) FROM usage WHERE kind = 'node'") == 5000
         assert server.status()["nodes_used"] == 0
         assert wall < WALL_BOUND, f"the storm took {wall:.1f} s"
+
+
+class TestFailover:
+    def test_agents_spread_over_the_urls_fail_over_from_a_dead_one(self, sqlite_server: Server) -> None:
+        """With a dead controller URL beside the live one, the half of the agents that start on it fail over: all join."""
+        server = sqlite_server
+        server.activate(server.key(nodes=300))
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            dead = f"http://127.0.0.1:{sock.getsockname()[1]}"  # a port the kernel gave out and nothing listens on
+        p = simulate(server, "--controller", dead, "--count", "300", "--concurrency", "50", "--stay")
+        assert p.returncode == 0, p.stderr[-2000:]
+        assert json.loads(p.stdout)["admitted"] == 300
+        assert server.status()["nodes_used"] == 300
 
 
 class TestOpenFiles:

@@ -147,7 +147,7 @@ async def simulate(
     kind: str = "node",
     timeout: float = 60.0,
 ) -> dict[str, Any]:
-    """``count`` agents join at once over ``concurrency`` connections; returns the ``summary``.
+    """``count`` agents join at once over ``concurrency`` connections, spread over ``urls``; returns the ``summary``.
 
     The admitted ones then heartbeat for ``hold`` seconds and, with ``leave``, leave."""
     if count < 1 or concurrency < 1:
@@ -155,7 +155,10 @@ async def simulate(
     connections = min(concurrency, count) * len(urls)  # failover may open one to each controller
     ensure_open_files(connections)
     async with session(connections=connections, timeout=timeout) as s:
-        agents = [Agent(urls, token, f"{prefix}-{i:05d}", kind=kind, client=s) for i in range(count)]
+        # Agent i tries the controllers from the (i mod n)-th on: a storm spreads over replicas and fails over.
+        agents = [
+            Agent(urls[i % len(urls) :] + urls[: i % len(urls)], token, f"{prefix}-{i:05d}", kind=kind, client=s) for i in range(count)
+        ]
         run = Run()
         started = time.monotonic()
         bar = asyncio.get_running_loop().create_task(_show(run, count, started)) if progress else None
