@@ -51,9 +51,10 @@ class Unreachable(Unavailable):
 def session(*, connections: int = 100, timeout: float = 10.0) -> aiohttp.ClientSession:
     """A connection pool for agents to share: at most ``connections`` open at once, ``timeout`` seconds per call.
 
-    Use it as ``async with session(…) as s`` (or close it): an agent given one leaves it open."""
+    Use it as ``async with session(…) as s`` (or close it): an agent given one leaves it open.
+    Proxies come from the environment (``HTTP_PROXY``, ``NO_PROXY``), as with any HTTP client."""
     connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0)
-    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout))
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout), trust_env=True)
 
 
 @dataclass(frozen=True)
@@ -166,9 +167,8 @@ class Agent:
                 continue
             self._current = idx
             return status, _doc(raw)
-        raise Unreachable(
-            f"no controller answered ({', '.join(self.urls)}): {last or 'timed out'}: check the URLs and that the controller is running",
-        )
+        why = "timed out" if isinstance(last, TimeoutError) else last
+        raise Unreachable(f"no controller answered ({', '.join(self.urls)}): {why}: check the URLs and that the controller is running")
 
     def _result(self, status: int, doc: dict[str, Any]) -> Result:
         ok = status == 200 and bool(doc.get("admitted", doc.get("left", True)))
