@@ -28,6 +28,7 @@ import json
 import logging
 import os
 import random
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -52,9 +53,11 @@ def session(*, connections: int = 100, timeout: float = 10.0) -> aiohttp.ClientS
     """A connection pool for agents to share: at most ``connections`` open at once, ``timeout`` seconds per call.
 
     Use it as ``async with session(…) as s`` (or close it): an agent given one leaves it open.
-    Proxies come from the environment (``HTTP_PROXY``, ``NO_PROXY``), as with any HTTP client."""
+    Proxies come from the environment (``HTTP_PROXY``, ``NO_PROXY``), as with any HTTP client; looking
+    them up costs more than the rest of a request, so it is done only where some are set."""
     connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0)
-    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout), trust_env=True)
+    proxies = bool(urllib.request.getproxies())
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout), trust_env=proxies)
 
 
 @dataclass(frozen=True)
