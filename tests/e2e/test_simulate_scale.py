@@ -2,7 +2,8 @@
 
 The storm's cost per request must stay flat (issue 11: on httpx, 3,000 agents took 463 s).
 The wall time of the 10,000-agent storm is printed; the goal here is under 15 s on an
-idle 2-core machine, and the bound asserted is one a loaded shared machine keeps.
+idle 2-core machine.  Asserted: the command's own CPU time (flat cost per request, what
+the client controls) and a wall bound that a loaded shared machine keeps.
 """
 
 from __future__ import annotations
@@ -24,8 +25,10 @@ from licensor.errors import EXIT_USAGE
 
 from ..controller.conftest import ENV, Server
 
-#: Far above the 15 s goal, far below what a quadratic client takes (minutes).
-WALL_BOUND = 120.0
+#: Far above the 15 s goal (72 s measured at a load average of 19 on 2 cores), far below a quadratic client's.
+WALL_BOUND = 240.0
+#: The command's own CPU (seconds), which the machine's load hardly moves: 4-6 s measured; on httpx, 3,000 agents took 450.
+CLIENT_CPU_BOUND = 30.0
 
 
 @pytest.fixture
@@ -49,28 +52,39 @@ def simulate(server: Server, *args: str, limits: tuple[int, int] | None = None) 
     return subprocess.run(cmd + list(args), capture_output=True, text=True, env={**os.environ, **ENV}, timeout=600, preexec_fn=lower)
 
 
+def _children_cpu() -> float:
+    """CPU seconds of this process's finished children (the command, once it has been waited for)."""
+    r = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return r.ru_utime + r.ru_stime
+
+
 def _db(server: Server, sql: str) -> int:
     with sqlite3.connect(server.url.removeprefix("sqlite:///")) as db:
         return int(db.execute(sql).fetchone()[0])
 
 
 class TestStorm:
+    @pytest.mark.timeout(900)
     def test_ten_thousand_agents_on_five_thousand_nodes(self, sqlite_server: Server, capsys: pytest.CaptureFixture[str]) -> None:
         """10,000 agents over 1,000 connections against 5,000 nodes: exactly 5,000 admitted, the rest limit_reached, all leave."""
         server = sqlite_server
         server.activate(server.key(nodes=5000))
-        started = time.monotonic()
+        before, started = _children_cpu(), time.monotonic()
         p = simulate(server, "--count", "10000", "--concurrency", "1000")
-        wall = time.monotonic() - started
+        wall, cpu = time.monotonic() - started, _children_cpu() - before
         assert p.returncode == 0, p.stderr[-2000:]
         out = json.loads(p.stdout)
         with capsys.disabled():
-            print(f"\nsimulate 10000 agents / 1000 connections / 5000 nodes: {wall:.1f} s wall (joins {out['seconds']:.1f} s)")
+            print(
+                f"\nsimulate 10000 agents / 1000 connections / 5000 nodes: {wall:.1f} s wall, client included "
+                f"(joins {out['seconds']:.1f} s, client CPU {cpu:.1f} s, load average {os.getloadavg()[0]:.1f})"
+            )
         assert (out["count"], out["admitted"], out["by_code"]) == (10000, 5000, {"limit_reached": 5000})
         # The server agrees: 5,000 joins audited, a peak of exactly 5,000 seats, and every seat left.
         assert _db(server, "SELECT count(*) FROM audit WHERE event = 'joined'") == 5000
         assert _db(server, "SELECT max(peak) FROM usage WHERE kind = 'node'") == 5000
         assert server.status()["nodes_used"] == 0
+        assert cpu < CLIENT_CPU_BOUND, f"the command used {cpu:.1f} s of CPU"
         assert wall < WALL_BOUND, f"the storm took {wall:.1f} s"
 
 
