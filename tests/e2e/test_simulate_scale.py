@@ -88,6 +88,22 @@ class TestStorm:
         assert wall < WALL_BOUND, f"the storm took {wall:.1f} s"
 
 
+class TestHold:
+    def test_held_seats_outlive_the_ttl_and_leave_at_the_end(self, tmp_path: Path, free_port: int) -> None:
+        """--hold 9 against a 4 s TTL: the admitted agents heartbeat (the refused ones do not slow them), none expires, all leave."""
+        server = Server(f"sqlite:///{tmp_path / 'hold.db'}", free_port, tmp_path, ttl=4).start()
+        try:
+            server.activate(server.key(nodes=40))
+            p = simulate(server, "--count", "60", "--concurrency", "20", "--hold", "9")
+            assert p.returncode == 0, p.stderr[-2000:]
+            assert json.loads(p.stdout)["by_code"] == {"limit_reached": 20}
+            assert server.get("/api/v1/audit?event=expired").json() == []
+            assert len(server.get("/api/v1/audit?event=left&limit=100").json()) == 40
+            assert server.status()["nodes_used"] == 0
+        finally:
+            server.stop()
+
+
 class TestFailover:
     def test_agents_spread_over_the_urls_fail_over_from_a_dead_one(self, sqlite_server: Server) -> None:
         """With a dead controller URL beside the live one, the half of the agents that start on it fail over: all join."""

@@ -111,12 +111,17 @@ async def _show(run: Run, total: int, started: float) -> None:
         await asyncio.sleep(0.1)
 
 
-async def _hold(agents: list[Agent], seconds: float) -> None:
-    """Heartbeat the admitted agents for ``seconds``, each interval the controller asked for."""
+async def _hold(agents: list[Agent], seconds: float, concurrency: int) -> None:
+    """Heartbeat the admitted agents for ``seconds``, as often as the controller asked them to."""
     end = time.monotonic() + seconds
-    while time.monotonic() < end:
-        await asyncio.sleep(min(max(a.interval for a in agents), end - time.monotonic()))
-        await asyncio.gather(*(a.heartbeat() for a in agents if a.admitted), return_exceptions=True)
+    while (held := [a for a in agents if a.admitted]) and time.monotonic() < end:
+        await asyncio.sleep(max(0.0, min(min(a.interval for a in held), end - time.monotonic())))
+        await drive(_beats(held), concurrency, count=len(held))
+
+
+def _beats(held: list[Agent]) -> Callable[[int], Awaitable[Result]]:
+    """Call i heartbeats the i-th of ``held``."""
+    return lambda i: held[i].heartbeat()
 
 
 def summary(run: Run) -> dict[str, Any]:
@@ -169,7 +174,7 @@ async def simulate(
                 bar.cancel()
                 print(f"{_bar(run, count)}  {time.monotonic() - started:5.1f}s", file=sys.stderr, flush=True)
         if hold > 0:
-            await _hold(agents, hold)
+            await _hold(agents, hold, concurrency)
         if leave:
             held = [a for a in agents if a.admitted]
             await drive(lambda i: held[i].leave(), concurrency, count=len(held))
