@@ -15,15 +15,16 @@ driven by the same client.  Reported:
 
     .venv/bin/python -m bench.admission [--seconds S] [--connections C] [--storm N] [--storm-limit L]
 
-The client is a minimal asyncio HTTP/1.1 client in this process, so client and
-server share the machine's cores; the ratios are what to compare across machines.
+The client is the agents' own (``licensor.agent``: aiohttp, the simulator's worker
+pool) in this process, and the storm is ``licensor agent simulate``'s own function,
+so client and server share the machine's cores; the ratios are what to compare
+across machines.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import json
 import os
 import signal
 import socket
@@ -32,9 +33,14 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import aiohttp
+
+from licensor.agent import Agent, Result, session
+from licensor.agent.simulate import drive, simulate
 
 GOAL_RATIO = 0.5
 GOAL_STORM_SECONDS = 10.0
@@ -55,6 +61,10 @@ class Target:
     port: int = field(default_factory=_free_port)
     proc: subprocess.Popen[bytes] | None = None
     join_token: str = ""
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
 
     def start(self) -> Target:
         from licensor.controller.host import collect_factors
@@ -92,111 +102,45 @@ class Target:
             self.proc.wait(20)
 
 
-class Conn:
-    """One keep-alive HTTP/1.1 connection; ``request`` returns (status, body)."""
-
-    def __init__(self, port: int, token: str):
-        self.port, self.auth = port, f"Authorization: Bearer {token}\r\n".encode()
-        self.reader: asyncio.StreamReader | None = None
-        self.writer: asyncio.StreamWriter | None = None
-
-    async def open(self) -> Conn:
-        self.reader, self.writer = await asyncio.open_connection("127.0.0.1", self.port, limit=1 << 20)
-        return self
-
-    async def request(self, method: str, path: str, body: bytes = b"", extra: bytes = b"") -> tuple[int, bytes]:
-        assert self.reader is not None and self.writer is not None
-        head = f"{method} {path} HTTP/1.1\r\nHost: bench\r\nContent-Length: {len(body)}\r\n".encode()
-        ctype = b"Content-Type: application/json\r\n" if body else b""
-        self.writer.write(head + self.auth + ctype + extra + b"\r\n" + body)
-        raw = await self.reader.readuntil(b"\r\n\r\n")
-        status = int(raw[9:12])
-        length = 0
-        for line in raw.split(b"\r\n"):
-            if line[:15].lower() == b"content-length:":
-                length = int(line[15:])
-        return status, await self.reader.readexactly(length)
-
-    def close(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
+#: One call of a run: ``call(i)`` makes request ``i`` through the agents' client and returns its ``Result``.
+Call = Callable[[int], Awaitable[Result]]
 
 
-#: Request ``i``: method, path, body, extra header lines (each ending in CRLF).
-Job = Callable[[int], tuple[str, str, bytes, bytes]]
-
-
-async def drive(
-    port: int, token: str, connections: int, job: Job, *, count: int | None = None, seconds: float | None = None, keep: bool = False
-) -> dict[str, object]:
-    """Run ``job(i)`` requests over ``connections`` connections, for ``count`` requests or ``seconds``.
-
-    The answers' bodies are kept (in ``bodies``, by ``i``) for a ``count`` run or with ``keep``."""
-    conns = await asyncio.gather(*(Conn(port, token).open() for _ in range(connections)))
-    latencies: list[float] = []
+async def measure(call: Call, connections: int, *, count: int | None = None, seconds: float | None = None) -> dict[str, object]:
+    """``licensor.agent.simulate.drive`` (the simulator's worker pool): rate, p50/p99 and the answers' statuses."""
+    run = await drive(call, connections, count=count, seconds=seconds)
     statuses: dict[int, int] = {}
-    bodies: dict[int, bytes] = {}
-    next_i = 0
-    t0 = time.perf_counter()
-    end = t0 + seconds if seconds else None
-
-    async def worker(c: Conn) -> None:
-        nonlocal next_i
-        while True:
-            if count is not None and next_i >= count:
-                return
-            if end is not None and time.perf_counter() >= end:
-                return
-            i = next_i
-            next_i += 1
-            method, path, body, extra = job(i)
-            t = time.perf_counter()
-            status, resp = await c.request(method, path, body, extra)
-            latencies.append(time.perf_counter() - t)
-            statuses[status] = statuses.get(status, 0) + 1
-            if count is not None or keep:
-                bodies[i] = resp
-
-    await asyncio.gather(*(worker(c) for c in conns))
-    elapsed = time.perf_counter() - t0
-    for c in conns:
-        c.close()
-    latencies.sort()
-    n = len(latencies)
-    return {
-        "n": n,
-        "seconds": elapsed,
-        "rate": n / elapsed,
-        "p50_ms": 1000 * latencies[n // 2] if n else 0.0,
-        "p99_ms": 1000 * latencies[min(n - 1, int(n * 0.99))] if n else 0.0,
-        "statuses": statuses,
-        "bodies": bodies,
-    }
+    for r in run.results:
+        statuses[r.http_status] = statuses.get(r.http_status, 0) + 1
+    p50, p99 = run.percentile_ms(0.5), run.percentile_ms(0.99)
+    return {"n": len(run.results), "seconds": run.seconds, "rate": run.rate, "p50_ms": p50, "p99_ms": p99, "statuses": statuses}
 
 
-def bare(i: int) -> tuple[str, str, bytes, bytes]:
-    return "GET", "/healthz", b"", b""
+def bare(s: aiohttp.ClientSession, t: Target) -> Call:
+    """``GET /healthz`` (no database, no auth) on the agents' session."""
+
+    async def call(i: int) -> Result:
+        async with s.get(f"{t.base}/healthz") as r:
+            await r.read()
+            return Result(r.status == 200, "", "", http_status=r.status)
+
+    return call
 
 
-def joiner(prefix: str) -> Job:
-    return lambda i: ("POST", "/api/v1/nodes/join", json.dumps({"node_id": f"{prefix}-{i}"}).encode(), b"")
+def joiner(s: aiohttp.ClientSession, t: Target, prefix: str, agents: dict[int, Agent]) -> Call:
+    """Agent ``prefix-i`` joins; the agents are kept in ``agents`` (by ``i``), with their seat secrets."""
+
+    def call(i: int) -> Awaitable[Result]:
+        agents[i] = Agent([t.base], t.join_token, f"{prefix}-{i}", client=s)
+        return agents[i].join()
+
+    return call
 
 
-def seat_secrets(joined: dict[str, object]) -> list[bytes]:
-    """The ``X-Seat-Secret`` header line of each seat a ``joiner`` run was given, by join number."""
-    bodies: dict[int, bytes] = joined["bodies"]  # type: ignore[assignment]
-    lines = [b""] * (max(bodies, default=-1) + 1)
-    for i, b in bodies.items():
-        secret = json.loads(b).get("seat_secret")
-        if secret:
-            lines[i] = f"X-Seat-Secret: {secret}\r\n".encode()
-    return lines
-
-
-def beater(prefix: str, secrets: list[bytes]) -> Job:
-    """Heartbeats of the seats a ``joiner(prefix)`` run was given, in turn, each with its seat's secret."""
-    seated = [i for i, line in enumerate(secrets) if line] or [0]
-    return lambda i: ("POST", f"/api/v1/nodes/{prefix}-{seated[i % len(seated)]}/heartbeat", b"", secrets[seated[i % len(seated)]])
+def beater(agents: dict[int, Agent]) -> Call:
+    """Heartbeats of the seated ``agents``, in turn, each with its seat's secret."""
+    seated = [a for a in agents.values() if a.admitted]
+    return lambda i: seated[i % len(seated)].heartbeat()
 
 
 def _line(name: str, r: dict[str, object]) -> str:
@@ -211,14 +155,14 @@ async def throughput(t: Target, seconds: float, connections: int, rounds: int) -
     The ratio is taken within each round (the three kinds ran seconds apart) before the median, so one round
     the machine ran slow moves neither kind's ratio alone."""
     out: dict[str, dict[str, object]] = {}
-    await drive(t.port, t.join_token, connections, bare, seconds=1.0)  # warm up
     runs: dict[str, list[dict[str, object]]] = {"bare": [], "join": [], "heartbeat": []}
-    for r in range(rounds):
-        runs["bare"].append(await drive(t.port, t.join_token, connections, bare, seconds=seconds))
-        res = await drive(t.port, t.join_token, connections, joiner(f"tp{r}"), seconds=seconds, keep=True)
-        runs["join"].append(res)
-        beats = beater(f"tp{r}", seat_secrets(res))
-        runs["heartbeat"].append(await drive(t.port, t.join_token, connections, beats, seconds=seconds))
+    async with session(connections=connections, timeout=60) as s:
+        await measure(bare(s, t), connections, seconds=1.0)  # warm up
+        for r in range(rounds):
+            runs["bare"].append(await measure(bare(s, t), connections, seconds=seconds))
+            agents: dict[int, Agent] = {}
+            runs["join"].append(await measure(joiner(s, t, f"tp{r}", agents), connections, seconds=seconds))
+            runs["heartbeat"].append(await measure(beater(agents), connections, seconds=seconds))
     for k, rs in runs.items():
         by_rate = sorted(rs, key=lambda x: float(x["rate"]))  # type: ignore[arg-type]
         out[k] = dict(by_rate[len(by_rate) // 2])
@@ -228,26 +172,12 @@ async def throughput(t: Target, seconds: float, connections: int, rounds: int) -
     return out
 
 
-async def latency(t: Target, agents: int) -> dict[str, dict[str, object]]:
-    plain = await drive(t.port, t.join_token, agents, bare, count=agents * 4)
-    joined = await drive(t.port, t.join_token, agents, joiner("lat"), count=agents)
-    return {
-        "bare": plain,
-        "join": joined,
-        "heartbeat": await drive(t.port, t.join_token, agents, beater("lat", seat_secrets(joined)), count=agents * 4),
-    }
-
-
-async def storm(t: Target, agents: int, connections: int) -> dict[str, object]:
-    res = await drive(t.port, t.join_token, connections, joiner("storm"), count=agents)
-    admitted = sum(1 for b in res["bodies"].values() if b'"admitted":true' in b)  # type: ignore[attr-defined]
-    refused: dict[str, int] = {}
-    for b in res["bodies"].values():  # type: ignore[attr-defined]
-        if b'"admitted":true' not in b:
-            code = json.loads(b).get("code", "?")
-            refused[code] = refused.get(code, 0) + 1
-    res["admitted"], res["refused"] = admitted, refused
-    return res
+async def latency(t: Target, count: int) -> dict[str, dict[str, object]]:
+    async with session(connections=count, timeout=60) as s:
+        plain = await measure(bare(s, t), count, count=count * 4)
+        agents: dict[int, Agent] = {}
+        joined = await measure(joiner(s, t, "lat", agents), count, count=count)
+        return {"bare": plain, "join": joined, "heartbeat": await measure(beater(agents), count, count=count * 4)}
 
 
 def _server_count(t: Target) -> int:
@@ -273,7 +203,7 @@ def main(argv: list[str] | None = None) -> int:
 
     with tempfile.TemporaryDirectory(prefix="licensor-bench-") as tmp:
         print(f"admission benchmark: one 'licensor controller serve' on SQLite, {os.cpu_count()} cores, client in this process")
-        t = Target(nodes=10_000_000, tmp=Path(tmp)).start()
+        t = Target(nodes=1_000_000, tmp=Path(tmp)).start()
         try:
             tp = asyncio.run(throughput(t, args.seconds, args.connections, args.rounds))
             print(
@@ -297,7 +227,7 @@ def main(argv: list[str] | None = None) -> int:
 
         s = Target(nodes=args.storm_limit, tmp=Path(tmp)).start()
         try:
-            st = asyncio.run(storm(s, args.storm, args.storm_connections))
+            st = asyncio.run(simulate([s.base], s.join_token, args.storm, prefix="storm", concurrency=args.storm_connections, leave=False))
             held = _server_count(s)
         finally:
             s.stop()
@@ -306,10 +236,10 @@ def main(argv: list[str] | None = None) -> int:
             f"\n3. storm: {args.storm} agents join a server licensed for {args.storm_limit} nodes "
             f"({args.storm_connections} connections at once)"
         )
-        print(f"  admitted {st['admitted']} (server holds {held} seats), refused {st['refused']}: {'exact' if exact else 'WRONG'}")
-        secs = float(st["seconds"])  # type: ignore[arg-type]
+        print(f"  admitted {st['admitted']} (server holds {held} seats), refused {st['by_code']}: {'exact' if exact else 'WRONG'}")
+        secs = float(st["seconds"])
         print(
-            f"  {secs:.2f} s, {st['rate']:.0f} joins/s, p50 {st['p50_ms']:.1f} ms, p99 {st['p99_ms']:.1f} ms "
+            f"  {secs:.2f} s, {args.storm / secs:.0f} joins/s, p50 {st['p50_ms']:.1f} ms, p99 {st['p99_ms']:.1f} ms "
             f"(goal < {GOAL_STORM_SECONDS:.0f} s: {'met' if secs < GOAL_STORM_SECONDS else 'NOT met'})"
         )
         return 0 if exact else 1

@@ -157,9 +157,7 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
 
 async def _agents(url: str, token: str, count: int) -> None:
     """``count`` agents hold (or keep asking for) a seat until SIGINT or SIGTERM; one line each time the tally changes."""
-    import httpx
-
-    from .agent import Agent, Result
+    from .agent import Agent, Result, session
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -193,7 +191,7 @@ async def _agents(url: str, token: str, count: int) -> None:
 
         return event
 
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    async with session(connections=count, timeout=10.0) as client:
         agents = [
             Agent([url], token, f"demo-node-{i + 1:02d}", address=f"10.0.0.{i + 1}", client=client, backoff=(1.0, 4.0))
             for i in range(count)

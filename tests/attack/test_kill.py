@@ -36,6 +36,7 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import httpx
 import pytest
 
@@ -101,6 +102,19 @@ def _watch(seen: list[str], going: threading.Event) -> Callable[[httpx.Response]
     return hook
 
 
+def _agents_client(seen: list[str], going: threading.Event) -> aiohttp.ClientSession:
+    """The agents' client (aiohttp), watched as ``_watch`` watches: the server answers, and every 5xx."""
+
+    async def end(_s: aiohttp.ClientSession, _ctx: Any, params: aiohttp.TraceRequestEndParams) -> None:
+        going.set()
+        if params.response.status >= 500:
+            seen.append(f"{params.method} {params.url.path} answered {params.response.status}: {(await params.response.text())[:300]}")
+
+    trace = aiohttp.TraceConfig()
+    trace.on_request_end.append(end)
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=64), timeout=aiohttp.ClientTimeout(total=10), trace_configs=[trace])
+
+
 # -- controller ------------------------------------------------------------------------
 
 
@@ -129,7 +143,8 @@ async def _controller_work(srv: Server, log: ControllerLog, rng: random.Random, 
     dead = asyncio.Event()  # set by whichever task first finds the server gone
     hooks = {"response": [_watch(log.errors, going)]}
 
-    async with httpx.AsyncClient(timeout=10, event_hooks=hooks, limits=httpx.Limits(max_connections=64)) as client:
+    limits = httpx.Limits(max_connections=64)
+    async with httpx.AsyncClient(timeout=10, event_hooks=hooks, limits=limits) as client, _agents_client(log.errors, going) as agent_http:
 
         async def activations(r: random.Random) -> None:
             for _ in range(200):
@@ -160,7 +175,7 @@ async def _controller_work(srv: Server, log: ControllerLog, rng: random.Random, 
             for wave in range(100):
                 if dead.is_set() or time.monotonic() > stop_at:
                     return
-                agents = [Agent([srv.base], srv.join_token, f"{tag}-w{wave}-{i}", client=client) for i in range(r.randint(4, 12))]
+                agents = [Agent([srv.base], srv.join_token, f"{tag}-w{wave}-{i}", client=agent_http) for i in range(r.randint(4, 12))]
                 for a, res in zip(agents, await asyncio.gather(*(a.join() for a in agents), return_exceptions=True), strict=True):
                     if isinstance(res, Result) and res.ok:
                         log.holders[a.seat_id] = mine[a.seat_id] = a

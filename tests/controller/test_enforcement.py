@@ -10,7 +10,7 @@ from typing import Any
 
 import httpx
 
-from licensor.agent import Agent
+from licensor.agent import Agent, session
 from licensor.usage import decode_usage_report
 
 from .conftest import Server, licensor
@@ -57,7 +57,7 @@ class TestSeats:
 
         async def waiting_agents() -> list[Agent]:
             stop = asyncio.Event()
-            async with httpx.AsyncClient(limits=httpx.Limits(max_connections=40)) as client:
+            async with session(connections=40) as client:
                 agents = [Agent([server.base], server.join_token, f"w{i:02d}", client=client, backoff=(0.2, 0.4)) for i in range(20)]
                 tasks = [asyncio.create_task(a.run(stop)) for a in agents]
                 await asyncio.sleep(1.0)

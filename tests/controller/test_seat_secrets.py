@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 from sqlalchemy import select
 
-from licensor.agent import Agent, Result
+from licensor.agent import Agent, Result, session
 from licensor.controller import store as s
 from licensor.controller.host import collect_factors
 from licensor.controller.migrate import upgrade
@@ -157,7 +157,7 @@ class TestRestartedAgent:
         server.activate(server.key(nodes=1))
 
         async def go() -> tuple[list[str], float]:
-            async with httpx.AsyncClient() as client:
+            async with session() as client:
                 first = Agent([server.base], server.join_token, "edge-2", client=client)
                 assert (await first.join()).status == "admitted" and first.secret
                 started = time.monotonic()

@@ -2,6 +2,7 @@
 
     agent = Agent(["http://ctl-a:8800", "http://ctl-b:8800"], token, "node-17")
     await agent.run(stop_event)      # join (retrying with backoff), heartbeat, leave when stopped
+    await agent.aclose()
 
 ``join`` / ``heartbeat`` / ``leave`` are single calls that return a ``Result``
 (admitted or refused with ``code`` and ``hint``) and raise ``Unreachable`` only
@@ -12,6 +13,12 @@ A new seat comes with a *seat secret*: only its holder can heartbeat, leave or
 rejoin it (``X-Seat-Secret``).  The agent keeps it across reconnects and, given
 a ``state_file``, across restarts, so a restarted agent rejoins its own seat at
 once; one that lost it gets ``seat_taken`` until the seat times out.
+
+Many agents in one process share one connection pool: ``async with session(connections=500) as s:``
+and ``Agent(…, client=s)``.  ``licensor.agent.simulate`` is the storm behind ``licensor agent
+simulate`` and the admission benchmark.  The HTTP client is aiohttp, whose cost per request stays
+flat however many connections are open (httpx's pool scans every connection for every request,
+which made a storm quadratic).
 """
 
 from __future__ import annotations
@@ -21,16 +28,17 @@ import json
 import logging
 import os
 import random
+import urllib.request
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import httpx
+import aiohttp
 
 from ..errors import Unavailable, UsageError
 
-__all__ = ["Agent", "Result", "Unreachable"]
+__all__ = ["Agent", "Result", "Unreachable", "session"]
 
 log = logging.getLogger("licensor.agent")
 
@@ -41,8 +49,21 @@ class Unreachable(Unavailable):
     code = "unreachable"
 
 
+def session(*, connections: int = 100, timeout: float = 10.0) -> aiohttp.ClientSession:
+    """A connection pool for agents to share: at most ``connections`` open at once, ``timeout`` seconds per call.
+
+    Use it as ``async with session(…) as s`` (or close it): an agent given one leaves it open.
+    Proxies come from the environment (``HTTP_PROXY``, ``NO_PROXY``), as with any HTTP client; looking
+    them up costs more than the rest of a request, so it is done only where some are set."""
+    connector = aiohttp.TCPConnector(limit=connections, limit_per_host=0)
+    proxies = bool(urllib.request.getproxies())
+    return aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=timeout), trust_env=proxies)
+
+
 @dataclass(frozen=True)
 class Result:
+    """A controller's answer: ``ok`` (admitted, alive, left) or refused with ``code`` and ``hint``; ``status`` is the seat's."""
+
     ok: bool
     code: str
     hint: str
@@ -62,7 +83,7 @@ class Agent:
         *,
         kind: str = "node",
         address: str = "",
-        client: httpx.AsyncClient | None = None,
+        client: aiohttp.ClientSession | None = None,
         timeout: float = 10.0,
         backoff: tuple[float, float] = (0.5, 30.0),
         secret: str = "",
@@ -85,14 +106,16 @@ class Agent:
         self.secret = secret or self._load_secret()
 
     @property
-    def client(self) -> httpx.AsyncClient:
+    def client(self) -> aiohttp.ClientSession:
         if self._client is None:
-            self._client = httpx.AsyncClient(timeout=self.timeout)
+            self._client = session(connections=len(self.urls) + 1, timeout=self.timeout)
         return self._client
 
     async def aclose(self) -> None:
+        """Close the connections this agent opened (a ``client`` it was given stays open)."""
         if self._own_client and self._client is not None:
-            await self._client.aclose()
+            await self._client.close()
+            self._client = None
 
     def _load_secret(self) -> str:
         """The seat secret a previous run of this agent saved, if it was for this seat."""
@@ -127,43 +150,39 @@ class Agent:
             # The seat is held all the same; only a restart would have to wait for it to time out.
             log.warning("cannot write the agent state file %s (%s): a restart will wait for the old seat to time out", self.state_file, e)
 
-    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> httpx.Response:
-        last: Exception | None = None
-        headers = {**self.headers, "x-seat-secret": self.secret} if self.secret else self.headers
+    async def _call(self, method: str, path: str, body: dict[str, Any] | None = None) -> tuple[int, dict[str, Any]]:
+        """The first controller's answer that is not a 5xx: its status and JSON object (empty if it sent none)."""
+        last: BaseException | None = None
+        headers = {**self.headers, "x-seat-secret": self.secret} if self.secret else dict(self.headers)
+        data = json.dumps(body).encode() if body is not None else None
+        if data is not None:
+            headers["content-type"] = "application/json"
         for i in range(len(self.urls)):
             idx = (self._current + i) % len(self.urls)
             try:
-                r = await self.client.request(method, self.urls[idx] + path, json=body, headers=headers)
-            except httpx.TransportError as e:
+                async with self.client.request(method, self.urls[idx] + path, data=data, headers=headers) as r:
+                    status, raw = r.status, await r.read()
+            except (aiohttp.ClientError, TimeoutError) as e:
                 last = e
                 continue
-            if r.status_code >= 500:
-                last = RuntimeError(f"{self.urls[idx]} answered {r.status_code}")
+            if status >= 500:
+                last = RuntimeError(f"{self.urls[idx]} answered {status}")
                 continue
             self._current = idx
-            return r
-        raise Unreachable(
-            f"no controller answered ({', '.join(self.urls)}): {last}: check the URLs and that the controller is running",
-        )
+            return status, _doc(raw)
+        why = "timed out" if isinstance(last, TimeoutError) else last
+        raise Unreachable(f"no controller answered ({', '.join(self.urls)}): {why}: check the URLs and that the controller is running")
 
-    @staticmethod
-    def _doc(r: httpx.Response) -> dict[str, Any]:
-        try:
-            doc = r.json()
-        except ValueError:
-            return {}
-        return doc if isinstance(doc, dict) else {}
-
-    def _result(self, r: httpx.Response, doc: dict[str, Any]) -> Result:
-        ok = r.status_code == 200 and bool(doc.get("admitted", doc.get("left", True)))
-        status = doc.get("status") or (doc.get("details") or {}).get("status", "")
+    def _result(self, status: int, doc: dict[str, Any]) -> Result:
+        ok = status == 200 and bool(doc.get("admitted", doc.get("left", True)))
+        seat_status = doc.get("status") or (doc.get("details") or {}).get("status", "")
         res = Result(
             ok,
-            str(doc.get("code", "" if ok else f"http_{r.status_code}")),
+            str(doc.get("code", "" if ok else f"http_{status}")),
             str(doc.get("hint", "")),
-            str(status),
+            str(seat_status),
             float(doc.get("heartbeat_interval", self.interval)),
-            r.status_code,
+            status,
         )
         self.last = res
         return res
@@ -174,9 +193,8 @@ class Agent:
 
     async def join(self) -> Result:
         """Ask for a seat, presenting the seat secret if this agent has one (a rejoin keeps the seat)."""
-        resp = await self._call("POST", f"{self._base}/join", {f"{self.kind}_id": self.seat_id, "address": self.address})
-        doc = self._doc(resp)
-        r = self._result(resp, doc)
+        status, doc = await self._call("POST", f"{self._base}/join", {f"{self.kind}_id": self.seat_id, "address": self.address})
+        r = self._result(status, doc)
         self.admitted = r.ok
         if r.ok:
             self.interval = r.heartbeat_interval
@@ -186,16 +204,14 @@ class Agent:
         return r
 
     async def heartbeat(self) -> Result:
-        resp = await self._call("POST", f"{self._base}/{self.seat_id}/heartbeat")
-        r = self._result(resp, self._doc(resp))
+        r = self._result(*await self._call("POST", f"{self._base}/{self.seat_id}/heartbeat"))
         self.admitted = r.ok
         return r
 
     async def leave(self) -> Result:
-        resp = await self._call("DELETE", f"{self._base}/{self.seat_id}")
-        r = self._result(resp, self._doc(resp))
+        r = self._result(*await self._call("DELETE", f"{self._base}/{self.seat_id}"))
         self.admitted = False
-        if resp.status_code == 200:
+        if r.http_status == 200:
             self._keep_secret("")  # the seat is free (or was not held): its secret holds nothing any more
         return r
 
@@ -237,3 +253,11 @@ class Agent:
                     note("left", await self.leave())
                 except Unreachable as e:
                     note("unreachable", e)
+
+
+def _doc(raw: bytes) -> dict[str, Any]:
+    try:
+        doc = json.loads(raw)
+    except ValueError:
+        return {}
+    return doc if isinstance(doc, dict) else {}

@@ -8,8 +8,6 @@ import json
 import os
 import signal
 import sys
-import time
-from collections import Counter
 from typing import Any
 
 from ..cmdline import EXIT_OK, EXIT_REFUSED, AddCommand
@@ -58,67 +56,13 @@ def cmd_agent_run(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _bar(done: int, total: int, counts: Counter[str], started: float, width: int = 30) -> str:
-    fill = int(width * done / total) if total else width
-    admitted = counts.get("admitted", 0) + counts.get("rejoined", 0)
-    bar = "#" * fill + "." * (width - fill)
-    return f"\r[{bar}] {done}/{total}  admitted {admitted}  refused {done - admitted}  {time.monotonic() - started:5.1f}s"
-
-
-async def simulate(
-    urls: list[str], token: str, count: int, *, prefix: str, concurrency: int, hold: float, leave: bool, progress: bool, kind: str = "node"
-) -> dict[str, Any]:
-    """``count`` agents join at once; returns the tally and timing."""
-    import httpx
-
-    from . import Agent, Result, Unreachable
-
-    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    results: list[Result | None] = [None] * count
-    tally: Counter[str] = Counter()
-    started = time.monotonic()
-    done = 0
-    async with httpx.AsyncClient(limits=limits, timeout=httpx.Timeout(60.0, pool=None)) as client:
-        agents = [Agent(urls, token, f"{prefix}-{i:05d}", kind=kind, client=client) for i in range(count)]
-
-        async def one(i: int) -> None:
-            nonlocal done
-            try:
-                results[i] = await agents[i].join()
-            except Unreachable as e:
-                results[i] = Result(False, e.code, e.hint, "unreachable")
-            r = results[i]
-            assert r is not None
-            tally[r.status if r.ok else "refused"] += 1
-            done += 1
-
-        async def show() -> None:
-            while True:
-                print(_bar(done, count, tally, started), end="", file=sys.stderr, flush=True)
-                await asyncio.sleep(0.1)
-
-        bar = asyncio.get_running_loop().create_task(show()) if progress else None
-        await asyncio.gather(*(one(i) for i in range(count)))
-        elapsed = time.monotonic() - started
-        if bar:
-            bar.cancel()
-            print(_bar(done, count, tally, started), file=sys.stderr, flush=True)
-        if hold > 0:
-            end = time.monotonic() + hold
-            while time.monotonic() < end:
-                await asyncio.sleep(min(max(a.interval for a in agents), end - time.monotonic()))
-                await asyncio.gather(*(a.heartbeat() for a in agents if a.admitted), return_exceptions=True)
-        if leave:
-            await asyncio.gather(*(a.leave() for a in agents if a.admitted), return_exceptions=True)
-    by_code = Counter(r.code for r in results if r is not None and not r.ok)
-    admitted = sum(1 for r in results if r is not None and r.ok)
-    hints = {r.code: r.hint for r in results if r is not None and not r.ok}
-    return {"count": count, "admitted": admitted, "refused": count - admitted, "by_code": dict(by_code), "hints": hints, "seconds": elapsed}
-
-
 def cmd_agent_simulate(args: argparse.Namespace) -> int:
+    from .simulate import simulate
+
     if args.count < 1:
         raise UsageError("--count must be at least 1")
+    if args.concurrency < 1:
+        raise UsageError("--concurrency must be at least 1")
     out = asyncio.run(
         simulate(
             args.controller,
