@@ -41,9 +41,10 @@ FAULT_AT, FAULT_LATEST = 300, 20.0
 CUT_SECONDS = 4.0
 
 
-def _port(host: str = "127.0.0.1") -> int:
+def _port() -> int:
+    """A free port here (also free in a fresh network namespace, where nothing listens yet)."""
     with socket.socket() as s:
-        s.bind((host, 0))
+        s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
 
 
@@ -70,7 +71,7 @@ def _cluster(url: str, tmp: Path, hosts: list[tuple[str, list[str], str]]) -> Cl
     replicas = []
     try:
         for n, (host, prefix, db) in enumerate(hosts):
-            replicas.append(Replica(db, host, _port(host), tmp / f"replica-{n}.log", ttl=TTL, prefix=prefix).start())
+            replicas.append(Replica(db, host, _port(), tmp / f"replica-{n}.log", ttl=TTL, prefix=prefix).start())
         r = httpx.post(
             replicas[0].base + "/api/v1/license/activate",
             content=setup.key(nodes=LIMIT),
