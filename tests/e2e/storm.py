@@ -107,15 +107,6 @@ class Sampler:
     def peak(self) -> int:
         return max((n for _, n in self.samples), default=0)
 
-    def longest_still(self, start: float, end: float) -> float:
-        """The longest time (seconds) between ``start`` and ``end`` during which the count did not change."""
-        inside = [(t, n) for t, n in self.samples if start <= t <= end]
-        longest, since = 0.0, inside[0][0] if inside else start
-        for (_t0, n0), (t1, n1) in itertools.pairwise(inside):
-            if n1 != n0:
-                longest, since = max(longest, t1 - since), t1
-        return max(longest, (inside[-1][0] - since) if inside else 0.0)
-
 
 @dataclass
 class Outcome:
@@ -127,6 +118,7 @@ class Outcome:
     secret: str = ""
     replica: int = -1
     failovers: int = 0
+    answered_at: float = 0.0  # time.monotonic() of the answer
     server_errors: Counter[str] = field(default_factory=Counter)  # 5xx answers seen on the way, by code
 
 
@@ -213,7 +205,7 @@ class Fleet:
                     out.failovers += 1
                     continue
                 out.status, out.code, out.replica = status, str(doc.get("code", "")), idx
-                out.secret = str(doc.get("seat_secret") or "")
+                out.secret, out.answered_at = str(doc.get("seat_secret") or ""), time.monotonic()
                 return
             await asyncio.sleep(delay * (0.5 + random.random()))
             delay = min(delay * 2, BACKOFF[1])
@@ -236,6 +228,12 @@ class Fleet:
 
     async def leave(self, held: Sequence[Outcome]) -> list[Outcome]:
         return await self.run([(o.node, "DELETE", f"/api/v1/nodes/{o.node}", None, o.secret) for o in held])
+
+
+def longest_silence(outs: Sequence[Outcome], start: float, end: float) -> float:
+    """The longest time (seconds) between ``start`` and ``end`` in which no agent got an answer."""
+    times = sorted([start, end, *(o.answered_at for o in outs if start < o.answered_at < end)])
+    return max(b - a for a, b in itertools.pairwise(times))
 
 
 def summary(outs: Sequence[Outcome]) -> Counter[str]:
