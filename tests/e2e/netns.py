@@ -37,6 +37,10 @@ from urllib.parse import urlsplit, urlunsplit
 REQUIRED = os.environ.get("LICENSOR_REQUIRE_NETNS") == "1"
 
 
+#: What the forwarder holds per direction before it stops reading (bytes): about what a kernel socket buffers.
+BUFFER = 4 * 1024 * 1024
+
+
 class NetnsUnavailable(RuntimeError):
     """This machine (or this user) cannot make a network namespace."""
 
@@ -99,6 +103,10 @@ class _Forwarder:
         except (OSError, TimeoutError):
             w.close()
             return
+        for writer in (w, uw):
+            # Buffered like a kernel socket (a few MB), not asyncio's 64 KiB: a cut must not stall PostgreSQL's
+            # writes sooner than a real link would (the session could not even send its FATAL, and lingered).
+            writer.transport.set_write_buffer_limits(high=BUFFER)
         self.writers |= {w, uw}
         try:
             await asyncio.gather(self._pipe(r, uw), self._pipe(ur, w))
