@@ -17,6 +17,7 @@ import json
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -35,6 +36,13 @@ from ..helpers import terminate, wait_healthy
 PER_REPLICA = 64
 #: The agents' backoff when no replica answered: first and longest pause (seconds), as the agent library's.
 BACKOFF = (0.2, 2.0)
+
+
+def unused_port() -> int:
+    """A free port on 127.0.0.1 (free as well in a fresh network namespace, where nothing listens yet)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
 
 
 class Replica:

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import copy
-import socket
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -29,7 +28,7 @@ from licensor.license import decode_license
 from ..attack.killing import Db, Issuer
 from ..attack.test_kill import _request
 from ..helpers import terminate
-from .storm import Pool, TransportFailed
+from .storm import Pool, TransportFailed, unused_port
 
 pytestmark = pytest.mark.postgres
 
@@ -38,17 +37,11 @@ LICENSES, INSTALLATIONS = 1000, 4
 PER_REPLICA = 16
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def issuers(fresh_pg: Callable[[str], str], tmp_path: Path) -> Iterator[list[Issuer]]:
-    first = Issuer(fresh_pg("issuers"), _port(), tmp_path)  # prepares the database: schema, signing key, API token
+    first = Issuer(fresh_pg("issuers"), unused_port(), tmp_path)  # prepares the database: schema, signing key, API token
     second = copy.copy(first)
-    second.port, second.proc, second.log = _port(), None, tmp_path / "issuer-2.log"
+    second.port, second.proc, second.log = unused_port(), None, tmp_path / "issuer-2.log"
     second.base = f"http://127.0.0.1:{second.port}"
     both = [first, second]
     try:

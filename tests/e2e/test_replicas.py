@@ -17,7 +17,6 @@ Figures (admitted per round, peaks, wall times) are printed: ``pytest -s`` shows
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -30,7 +29,7 @@ from licensor.server.db import IDLE_IN_TRANSACTION_MS
 
 from ..controller.conftest import Server
 from . import netns
-from .storm import Fleet, Outcome, Replica, Sampler, longest_silence, summary
+from .storm import Fleet, Outcome, Replica, Sampler, longest_silence, summary, unused_port
 
 pytestmark = pytest.mark.postgres
 
@@ -41,13 +40,6 @@ TTL = 900.0
 FAULT_AT, FAULT_LATEST = 300, 20.0
 #: How long the database link stays cut (seconds).
 CUT_SECONDS = 9.0
-
-
-def _port() -> int:
-    """A free port here (also free in a fresh network namespace, where nothing listens yet)."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -73,7 +65,7 @@ def _cluster(url: str, tmp: Path, hosts: list[tuple[str, list[str], str]]) -> Cl
     replicas = []
     try:
         for n, (host, prefix, db) in enumerate(hosts):
-            replicas.append(Replica(db, host, _port(), tmp / f"replica-{n}.log", ttl=TTL, prefix=prefix).start())
+            replicas.append(Replica(db, host, unused_port(), tmp / f"replica-{n}.log", ttl=TTL, prefix=prefix).start())
         r = httpx.post(
             replicas[0].base + "/api/v1/license/activate",
             content=setup.key(nodes=LIMIT),
