@@ -53,7 +53,8 @@ class Replica:
         self.base = f"http://{host}:{port}"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> Replica:
+    def spawn(self) -> Replica:
+        """Start the process (``wait`` for it to answer)."""
         args = ["controller", "serve", "--host", self.host, "--port", str(self.port), "--database-url", self.url]
         self.proc = subprocess.Popen(
             [*self.prefix, sys.executable, "-m", "licensor", *args, "--heartbeat-ttl", str(self.ttl)],
@@ -62,6 +63,10 @@ class Replica:
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
+        return self
+
+    def wait(self) -> Replica:
+        assert self.proc is not None
         wait_healthy(self.proc, self.base, self.log, f"replica on port {self.port}")
         return self
 

@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -34,6 +36,8 @@ from .storm import Fleet, Outcome, Replica, Sampler, longest_silence, summary, u
 pytestmark = pytest.mark.postgres
 
 LIMIT, AGENTS, ROUNDS = 1000, 2000, 5
+#: Agents that join and go silent in the sweep test.
+SILENT = 300
 #: No heartbeats are sent: the TTL outlasts the test, so no seat times out while it runs.
 TTL = 900.0
 #: The fault lands when this many seats are held (the middle of the storm), or after this many seconds.
@@ -52,20 +56,30 @@ class Cluster:
     def fleet(self) -> Fleet:
         return Fleet([r.base for r in self.replicas], self.setup.join_token)
 
-    def seats(self) -> set[str]:
+    def audit_verified(self) -> None:
+        """The audit chain all replicas appended to verifies (``GET /api/v1/audit/verify`` on the first replica)."""
+        r = httpx.get(self.replicas[0].base + "/api/v1/audit/verify", headers=self.setup.admin, timeout=60)
+        assert r.status_code == 200 and r.json()["ok"], r.text
+
+    def rows(self, sql: str) -> list[tuple[Any, ...]]:
         import psycopg
 
         with psycopg.connect(self.url, autocommit=True) as c:
-            return {r[0] for r in c.execute("SELECT seat_id FROM seats WHERE kind = 'node'").fetchall()}
+            return list(c.execute(sql).fetchall())
+
+    def seats(self) -> set[str]:
+        return {r[0] for r in self.rows("SELECT seat_id FROM seats WHERE kind = 'node'")}
 
 
-def _cluster(url: str, tmp: Path, hosts: list[tuple[str, list[str], str]]) -> Cluster:
+def _cluster(url: str, tmp: Path, hosts: list[tuple[str, list[str], str]], ttl: float = TTL) -> Cluster:
     """The database prepared and licensed for ``LIMIT`` nodes, and a started replica per (host, exec prefix, database URL)."""
     setup = Server(url, 0, tmp)
     replicas = []
     try:
-        for n, (host, prefix, db) in enumerate(hosts):
-            replicas.append(Replica(db, host, unused_port(), tmp / f"replica-{n}.log", ttl=TTL, prefix=prefix).start())
+        for n, (host, prefix, db) in enumerate(hosts):  # all start at once: the schema is migrated under a lock
+            replicas.append(Replica(db, host, unused_port(), tmp / f"replica-{n}.log", ttl=ttl, prefix=prefix).spawn())
+        for rep in replicas:
+            rep.wait()
         r = httpx.post(
             replicas[0].base + "/api/v1/license/activate",
             content=setup.key(nodes=LIMIT),
@@ -131,6 +145,7 @@ def _check_storm(c: Cluster, outs: list[Outcome], sampler: Sampler) -> tuple[lis
     # A seat whose holder was not told (the answer was lost to the fault) is that agent's: it is refused seat_taken on retry.
     ghosts = held - {o.node for o in admitted}
     assert ghosts <= {o.node for o in outs if o.code == "seat_taken"}, f"seats nobody was refused for: {sorted(ghosts)[:5]}"
+    c.audit_verified()
     return admitted, ghosts
 
 
@@ -163,6 +178,24 @@ def test_storm_with_a_replica_killed(cluster: Cluster) -> None:
     assert victim.proc is not None and victim.proc.returncode is not None, "the replica was not killed"
     assert moved > 0, "the kill landed after the storm: no agent had to fail over"
     assert len(admitted) + len(ghosts) == LIMIT, "the seats were not all given although twice as many agents asked"
+
+
+def test_replicas_sweep_each_silent_seat_once(db_url: str, tmp_path: Path) -> None:
+    """Three replicas sweep silent seats at once (TTL 2 s): each seat is freed once, by one of them; the audit chain holds."""
+    c = _cluster(db_url, tmp_path, [("127.0.0.1", [], db_url)] * 3, ttl=2.0)
+    try:
+        nodes = [f"silent-node{i}" for i in range(SILENT)]
+        assert summary(asyncio.run(c.fleet.join(nodes))) == {"200 valid": SILENT}
+        deadline = time.monotonic() + 30
+        while c.seats() and time.monotonic() < deadline:
+            time.sleep(0.25)
+        assert c.seats() == set(), "the sweepers left silent seats"
+        expired = Counter(r[0] for r in c.rows("SELECT subject FROM audit WHERE event = 'expired'"))
+        assert expired == dict.fromkeys(nodes, 1), f"seats expired more than once or never: {expired.most_common(3)}"
+        c.audit_verified()
+    finally:
+        for r in c.replicas:
+            r.stop()
 
 
 @pytest.fixture
