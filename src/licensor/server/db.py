@@ -41,6 +41,10 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+#: PostgreSQL ends a session idle inside a transaction for this long (ms): no transaction here waits that long on its client.
+IDLE_IN_TRANSACTION_MS = 5000
+
+
 class PoolSize(NamedTuple):
     """A connection pool's ``pool_size`` and ``max_overflow``."""
 
@@ -104,7 +108,10 @@ def make_engine(
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
-    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, **_pool_args(postgres_pool))
+    # A replica cut off from the database inside a transaction keeps its locks (the controller's seat lock:
+    # every replica stalls) until the server notices the dead peer, hours later; the server ends it now.
+    args = {} if "options=" in url else {"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"}
+    engine = create_engine(url, pool_pre_ping=True, hide_parameters=True, connect_args=args, **_pool_args(postgres_pool))
     event.listen(engine, "handle_error", _without_row_data)
     return engine
 

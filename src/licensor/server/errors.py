@@ -8,6 +8,7 @@
 - ``HTTPException`` (404, 405…) -> its status with a code derived from it; a 405 lists the path's methods in ``Allow``
 - ``RecursionError``           -> 400 ``malformed`` (crafted, absurdly nested input; the parsers refuse it first)
 - a body over ``max_body``      -> 413 ``too_large`` (checked before the body is read)
+- PostgreSQL out of reach       -> 503 ``unavailable`` (connection lost or refused: a client may retry, or try another replica)
 - anything else                -> 500 ``internal`` (a bug: logged, never shown)
 """
 
@@ -18,12 +19,13 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
+from sqlalchemy.exc import OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.responses import JSONResponse
 from starlette.routing import Match, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ..errors import LicensorError, RateLimited
+from ..errors import LicensorError, RateLimited, Unavailable
 from .inputs import TOO_DEEP
 
 log = logging.getLogger("licensor.http")
@@ -87,6 +89,15 @@ def install_error_handlers(app: FastAPI, *, max_body: int = 256 * 1024) -> None:
         # Only crafted input nests deep enough to exhaust the parser; the parsers refuse it themselves, this is the last guard.
         log.warning("refused input nested too deeply to parse")
         return error_response("malformed", TOO_DEEP, 400)
+
+    @app.exception_handler(OperationalError)
+    async def _database(req: Request, exc: OperationalError) -> JSONResponse:
+        # psycopg's OperationalError: the connection failed or broke (SQLite's also means a bug, e.g. a missing table)
+        if not exc.connection_invalidated and not type(exc.orig).__module__.startswith("psycopg"):
+            return await _internal(req, exc)
+        log.warning("the database is out of reach: %s", exc.orig)
+        down = Unavailable("the database is out of reach: try again in a moment, or another replica")
+        return error_response(down.code, down.hint, down.http_status)
 
     @app.exception_handler(Exception)
     async def _internal(_req: Request, exc: Exception) -> JSONResponse:
