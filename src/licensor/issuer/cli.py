@@ -95,14 +95,14 @@ def cmd_vendor_init(args: argparse.Namespace) -> int:
     legacy = data_dir(args, "vendor") / "signing-key"
     # A vendor key made by an older licensor (a file) is adopted, not replaced: its keys are in the field.
     key = VendorKey.from_paserk(legacy.read_text()) if legacy.exists() else None
-    kid = svc.init(_actor(), key=key)
+    kid = svc.keys.init(_actor(), key=key)
     print(f"vendor signing key {'adopted from ' + str(legacy) if key else 'created'}: {kid}")
     print("give your products the public key set from 'licensor vendor public-key'")
     return EXIT_OK
 
 
 def cmd_vendor_public_key(args: argparse.Namespace) -> int:
-    write_out(args.out, _service(args).public_set().to_text())
+    write_out(args.out, _service(args).keys.public_set().to_text())
     return EXIT_OK
 
 
@@ -128,7 +128,7 @@ def cmd_vendor_inspect_request(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_issue(args: argparse.Namespace) -> int:
-    issued = _service(args).issue(
+    issued = _service(args).licenses.issue(
         read_input(args.file),
         actor=_actor(),
         plan=args.plan,
@@ -180,13 +180,13 @@ def cmd_vendor_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_renew(args: argparse.Namespace) -> int:
-    issued = _service(args).renew(args.license_id, actor=_actor(), nodes=args.nodes, grace_days=args.grace_days, **_terms(args))
+    issued = _service(args).licenses.renew(args.license_id, actor=_actor(), nodes=args.nodes, grace_days=args.grace_days, **_terms(args))
     _issued_out(args, issued)
     return EXIT_OK
 
 
 def cmd_vendor_rehost(args: argparse.Namespace) -> int:
-    issued = _service(args).rehost(
+    issued = _service(args).licenses.rehost(
         args.license_id,
         read_input(args.file),
         actor=_actor(),
@@ -201,7 +201,7 @@ def cmd_vendor_rehost(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_list(args: argparse.Namespace) -> int:
-    rows = _service(args).search(args.query, installation_id=args.installation, customer=args.customer, limit=args.limit)
+    rows = _service(args).licenses.search(args.query, installation_id=args.installation, customer=args.customer, limit=args.limit)
     if args.json:
         _print_json(rows)
         return EXIT_OK
@@ -215,12 +215,12 @@ def cmd_vendor_list(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_show(args: argparse.Namespace) -> int:
-    _print_json(_service(args).get(args.license_id))
+    _print_json(_service(args).licenses.get(args.license_id))
     return EXIT_OK
 
 
 def cmd_vendor_download(args: argparse.Namespace) -> int:
-    write_out(args.out, _service(args).issued(args.license_id).file)
+    write_out(args.out, _service(args).licenses.issued(args.license_id).file)
     return EXIT_OK
 
 
@@ -228,11 +228,11 @@ def cmd_vendor_send(args: argparse.Namespace) -> int:
     from .mail import license_message, send
 
     svc = _service(args)
-    issued = svc.issued(args.license_id)
-    to = args.to or svc.contact_email(args.license_id)
+    issued = svc.licenses.issued(args.license_id)
+    to = args.to or svc.licenses.contact_email(args.license_id)
     smtp = _settings(args).smtp
     send(smtp, license_message(issued, sender=smtp.sender, to=to))
-    svc.record_sent(args.license_id, to, _actor())
+    svc.licenses.record_sent(args.license_id, to, _actor())
     print(f"sent license {args.license_id} to {to}")
     return EXIT_OK
 
@@ -241,7 +241,7 @@ def cmd_vendor_send(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_keys(args: argparse.Namespace) -> int:
-    keys = _service(args).keys()
+    keys = _service(args).keys.list()
     if args.json:
         _print_json(keys)
     else:
@@ -251,7 +251,7 @@ def cmd_vendor_keys(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_rotate_key(args: argparse.Namespace) -> int:
-    out = _service(args).rotate_key(_actor())
+    out = _service(args).keys.rotate(_actor())
     print(f"new active signing key: {out['active']}")
     for kid in out["retired"]:
         print(f"retired (still published): {kid}")
@@ -260,7 +260,7 @@ def cmd_vendor_rotate_key(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_remove_key(args: argparse.Namespace) -> int:
-    _service(args).remove_key(args.kid, _actor())
+    _service(args).keys.remove(args.kid, _actor())
     print(f"removed {args.kid}: it is no longer in the public key set; keys it signed become 'unknown_key' where the new set is trusted")
     return EXIT_OK
 
@@ -269,12 +269,12 @@ def cmd_vendor_remove_key(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_plans(args: argparse.Namespace) -> int:
-    _print_json(_service(args).plans())
+    _print_json(_service(args).catalog.plans())
     return EXIT_OK
 
 
 def cmd_vendor_plan_set(args: argparse.Namespace) -> int:
-    plan = _service(args).set_plan(
+    plan = _service(args).catalog.set_plan(
         args.name,
         actor=_actor(),
         type=args.type,
@@ -289,7 +289,7 @@ def cmd_vendor_plan_set(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_product_set(args: argparse.Namespace) -> int:
-    _print_json(_service(args).set_product(args.name, args.feature or (), actor=_actor()))
+    _print_json(_service(args).catalog.set_product(args.name, args.feature or (), actor=_actor()))
     return EXIT_OK
 
 
@@ -297,7 +297,7 @@ def cmd_vendor_product_set(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_import_usage(args: argparse.Namespace) -> int:
-    out = _service(args).import_usage(read_input(args.file), actor=_actor())
+    out = _service(args).usage.import_report(read_input(args.file), actor=_actor())
     if args.json:
         _print_json(out)
         return EXIT_OK
@@ -314,7 +314,7 @@ def cmd_vendor_import_usage(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_audit(args: argparse.Namespace) -> int:
-    rows = _service(args).audit_log(args.limit, args.action)
+    rows = _service(args).accounts.audit_log(args.limit, args.action)
     if args.json:
         _print_json(rows)
     else:
@@ -328,36 +328,36 @@ def cmd_vendor_audit(args: argparse.Namespace) -> int:
 
 def cmd_vendor_create_user(args: argparse.Namespace) -> int:
     password = new_password(f"password for {args.username}: ", from_stdin=args.password_stdin)
-    _service(args).create_user(args.username, password, actor=_actor())
+    _service(args).accounts.create_user(args.username, password, actor=_actor())
     print(f"admin user {args.username} created")
     return EXIT_OK
 
 
 def cmd_vendor_users(args: argparse.Namespace) -> int:
-    _print_json(_service(args).users())
+    _print_json(_service(args).accounts.users())
     return EXIT_OK
 
 
 def cmd_vendor_token_create(args: argparse.Namespace) -> int:
-    token = _service(args).create_token(args.name, args.scope, actor=_actor())
+    token = _service(args).accounts.create_token(args.name, args.scope, actor=_actor())
     print(token)
     print("keep this token now: only its hash is stored", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_vendor_token_list(args: argparse.Namespace) -> int:
-    _print_json(_service(args).tokens())
+    _print_json(_service(args).accounts.tokens())
     return EXIT_OK
 
 
 def cmd_vendor_token_revoke(args: argparse.Namespace) -> int:
-    _service(args).revoke_token(args.id, actor=_actor())
+    _service(args).accounts.revoke_token(args.id, actor=_actor())
     print(f"API token {args.id} revoked")
     return EXIT_OK
 
 
 def register(group: Any, add: AddCommand) -> None:
-    from .service import SCOPES
+    from .accounts.service import SCOPES
 
     cmd = with_database_url(add, "postgresql://… (default: $LICENSOR_VENDOR_DATABASE_URL or SQLite in the data dir)")
 
