@@ -92,7 +92,7 @@ class TestRefusals:
             (Overrides(expires=NOW), "already past"),
             (Overrides(months=0), "from 1 to"),
             (Overrides(months=MAX_MONTHS + 1), "from 1 to"),
-            (Overrides(months=True), "whole number"),  # type: ignore[arg-type]
+            (Overrides(months=True), "whole number"),
             (Overrides(expires=datetime(2027, 1, 1, tzinfo=UTC).replace(tzinfo=None)), "no time zone"),
         ],
     )
