@@ -115,6 +115,10 @@ class Overrides:
     grace_days: int | None = None
 
 
+NOTHING_ASKED = Ask()
+NO_OVERRIDES = Overrides()
+
+
 @dataclass(frozen=True)
 class Terms:
     """The terms decided: ``expires`` is None for perpetual; ``months`` the term length they came from (None: dates given)."""
@@ -172,9 +176,9 @@ def license_terms(
     now: datetime,
     *,
     plan: Plan | None = None,
-    ask: Ask | None = None,
+    ask: Ask = NOTHING_ASKED,
     current: Current | None = None,
-    overrides: Overrides | None = None,
+    overrides: Overrides = NO_OVERRIDES,
 ) -> Terms:
     """The terms of a license to ``issue``, ``renew`` or ``rehost`` (``current``: the license superseded).
 
@@ -182,14 +186,14 @@ def license_terms(
     ``expires``, an expiry already past, a term beyond the year 9999 or out of bounds.
     """
     now = aware(now, "current time")
-    o = overrides or Overrides()
+    o = overrides
     if o.months is not None:
         whole(o.months, "months", 1, MAX_MONTHS)
     expires = aware(o.expires, "expiry date") if o.expires is not None else None
     maint = aware(o.maintenance_until, "maintenance end") if o.maintenance_until is not None else None
     if kind == "issue":
-        typ, months = _issue_term(o, plan, ask or Ask())
-        counts = _defaults(o, plan, ask or Ask())
+        typ, months = _issue_term(o, plan, ask)
+        counts = _defaults(o, plan, ask)
     else:
         if current is None:
             raise UsageError(f"a {kind} needs the license it supersedes")

@@ -26,18 +26,18 @@ SESSION_COOKIE = "licensor_session"
 _SAFE = ("GET", "HEAD", "OPTIONS")
 
 
-def _service(request: Request) -> IssuerService:
+def service_of(request: Request) -> IssuerService:
     svc: IssuerService = request.app.state.service
     return svc
 
 
-def _settings(request: Request) -> IssuerSettings:
+def settings_of(request: Request) -> IssuerSettings:
     settings: IssuerSettings = request.app.state.settings
     return settings
 
 
-Issuer = Annotated[IssuerService, Depends(_service)]
-Settings = Annotated[IssuerSettings, Depends(_settings)]
+Issuer = Annotated[IssuerService, Depends(service_of)]
+Settings = Annotated[IssuerSettings, Depends(settings_of)]
 
 
 async def _csrf_ok(request: Request, expected: str) -> bool:
@@ -72,7 +72,7 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
     """The dependency of a route that needs ``scope``."""
 
     async def dep(request: Request) -> Principal:
-        svc = _service(request)
+        svc = service_of(request)
         p = await _caller(request, svc)
         if not p.allows(scope):
             raise Forbidden(f"this token lacks the '{scope}' scope")
@@ -102,4 +102,6 @@ __all__ = [
     "UsageWriter",
     "Writer",
     "require",
+    "service_of",
+    "settings_of",
 ]

@@ -9,22 +9,30 @@ from __future__ import annotations
 import json
 import queue
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
 from contextlib import contextmanager
+from datetime import datetime
 from typing import Any, TypeVar
 
-from sqlalchemy.engine import Connection
+from sqlalchemy.engine import Connection, Row
 from sqlalchemy.exc import IntegrityError
+from sqlalchemy.sql import Executable
 
 from ..clock import Clock, system_clock
 from ..errors import NotFound
+from ..license import fmt_time
 from . import store as s
 
 T = TypeVar("T")
 Job = Callable[[Connection], Any]
 
 _AUDIT = s.audit.insert()
+
+
+def stamp(t: datetime | None) -> str | None:
+    """``fmt_time(t)``, or None for no time (a key not retired, a token not revoked, a license that never expires)."""
+    return fmt_time(t) if t is not None else None
 
 
 def not_found(what: str) -> NotFound:
@@ -43,6 +51,11 @@ class Ledger:
     def tx(self, write: bool = True) -> Iterator[Connection]:
         with self.store.tx(write) as c:
             yield c
+
+    def rows(self, query: Executable) -> Sequence[Row[Any]]:
+        """Every row of a read-only ``query``."""
+        with self.tx(write=False) as c:
+            return c.execute(query).all()
 
     def retry(self, fn: Callable[[Connection], T], attempts: int = 8) -> T:
         """Run ``fn`` in a transaction, again if a concurrent writer took the same serial or name."""

@@ -17,7 +17,7 @@ from ...license import fmt_time
 from ...server.logins import LoginGate, token_hash, verify_password
 from ...throttle import LoginPolicy
 from .. import store as s
-from ..ledger import Ledger, not_found
+from ..ledger import Ledger, not_found, stamp
 
 #: Scopes an API token can carry.  A logged-in admin user has all of them.
 SCOPES = ("licenses:read", "licenses:write", "keys:admin", "usage:write", "catalog:write", "audit:read")
@@ -66,8 +66,7 @@ class AccountService:
             self.ledger.record(c, actor, "user.create", username)
 
     def users(self) -> list[dict[str, Any]]:
-        with self.ledger.tx(write=False) as c:
-            rows = c.execute(select(s.users).order_by(s.users.c.username)).all()
+        rows = self.ledger.rows(select(s.users).order_by(s.users.c.username))
         return [{"username": r.username, "created_at": fmt_time(r.created_at), "disabled": r.disabled} for r in rows]
 
     # -- API tokens ---------------------------------------------------------------
@@ -89,8 +88,7 @@ class AccountService:
         return token
 
     def tokens(self) -> list[dict[str, Any]]:
-        with self.ledger.tx(write=False) as c:
-            rows = c.execute(select(s.api_tokens).order_by(s.api_tokens.c.id)).all()
+        rows = self.ledger.rows(select(s.api_tokens).order_by(s.api_tokens.c.id))
         return [
             {
                 "id": r.id,
@@ -98,7 +96,7 @@ class AccountService:
                 "scopes": r.scopes.split(),
                 "created_at": fmt_time(r.created_at),
                 "created_by": r.created_by,
-                "revoked_at": fmt_time(r.revoked_at) if r.revoked_at else None,
+                "revoked_at": stamp(r.revoked_at),
             }
             for r in rows
         ]
@@ -176,8 +174,7 @@ class AccountService:
         q = select(s.audit)
         if action:
             q = q.where(s.audit.c.action.like(f"{action}%"))
-        with self.ledger.tx(write=False) as c:
-            rows = c.execute(q.order_by(s.audit.c.id.desc()).limit(max(1, min(limit, 10000)))).all()
+        rows = self.ledger.rows(q.order_by(s.audit.c.id.desc()).limit(max(1, min(limit, 10000))))
         return [
             {"at": fmt_time(r.at), "actor": r.actor, "action": r.action, "target": r.target, "details": json.loads(r.details)} for r in rows
         ]

@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from ...license import LicenseType
 from ...server.inputs import GraceDays, Months, Nodes
+from ...terms import Plan
 from ..deps import CatalogWriter, Issuer, Reader
 
 router = APIRouter(prefix="/api/v1", tags=["catalogue"])
@@ -46,4 +47,4 @@ def plans(p: Reader, svc: Issuer) -> list[dict[str, Any]]:
 
 @router.put("/plans/{name}", summary="create or change a plan")
 def put_plan(name: str, body: PlanBody, p: CatalogWriter, svc: Issuer) -> dict[str, Any]:
-    return svc.catalog.set_plan(name, actor=p.actor, **body.model_dump())
+    return svc.catalog.set_plan(Plan(name=name, **body.model_dump()), actor=p.actor)

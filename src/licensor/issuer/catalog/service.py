@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ...errors import UsageError
 from ...license import fmt_time
-from ...terms import LicenseType, Plan
+from ...terms import Plan
 from .. import store as s
 from ..ledger import Ledger
 
@@ -19,16 +19,13 @@ _PLAN = select(s.plans).where(s.plans.c.name == bindparam("n"))
 _PRODUCT_FEATURES = select(s.products.c.features).where(s.products.c.name == bindparam("n"))
 
 
+_PLAN_FIELDS = ("name", "type", "months", "maintenance_months", "nodes", "features", "grace_days")
+
+
 def plan_dict(r: Row[Any]) -> dict[str, Any]:
-    return {
-        "name": r.name,
-        "type": r.type,
-        "months": r.months,
-        "maintenance_months": r.maintenance_months,
-        "nodes": r.nodes,
-        "features": json.loads(r.features),
-        "grace_days": r.grace_days,
-    }
+    out = {name: r._mapping[name] for name in _PLAN_FIELDS}
+    out["features"] = json.loads(out["features"])
+    return out
 
 
 def as_plan(p: dict[str, Any] | None) -> Plan | None:
@@ -43,31 +40,20 @@ class CatalogService:
         self.ledger = ledger
 
     def plans(self) -> list[dict[str, Any]]:
-        with self.ledger.tx(write=False) as c:
-            return [plan_dict(r) for r in c.execute(select(s.plans).order_by(s.plans.c.name))]
+        return [plan_dict(r) for r in self.ledger.rows(select(s.plans).order_by(s.plans.c.name))]
 
-    def set_plan(
-        self,
-        name: str,
-        *,
-        actor: str,
-        type: LicenseType,
-        months: int | None = None,
-        maintenance_months: int | None = None,
-        nodes: int | None = None,
-        features: Iterable[str] = (),
-        grace_days: int = 0,
-    ) -> dict[str, Any]:
+    def set_plan(self, plan: Plan, *, actor: str) -> dict[str, Any]:
         """Create or replace a plan."""
-        if type not in ("perpetual", "subscription"):
+        if plan.type not in ("perpetual", "subscription"):
             raise UsageError("a plan's type is 'perpetual' or 'subscription'")
+        name = plan.name
         values = {
-            "type": type,
-            "months": months,
-            "maintenance_months": maintenance_months,
-            "nodes": nodes,
-            "features": json.dumps(sorted(set(features))),
-            "grace_days": grace_days,
+            "type": plan.type,
+            "months": plan.months,
+            "maintenance_months": plan.maintenance_months,
+            "nodes": plan.nodes,
+            "features": json.dumps(sorted(set(plan.features))),
+            "grace_days": plan.grace_days,
         }
 
         def run(c: Connection) -> dict[str, Any]:
@@ -79,8 +65,7 @@ class CatalogService:
         return dict(self.ledger.retry(run))
 
     def products(self) -> list[dict[str, Any]]:
-        with self.ledger.tx(write=False) as c:
-            rows = c.execute(select(s.products).order_by(s.products.c.name)).all()
+        rows = self.ledger.rows(select(s.products).order_by(s.products.c.name))
         return [{"name": r.name, "features": json.loads(r.features), "created_at": fmt_time(r.created_at)} for r in rows]
 
     def set_product(self, name: str, features: Iterable[str], *, actor: str) -> dict[str, Any]:

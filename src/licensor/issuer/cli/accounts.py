@@ -7,16 +7,12 @@ import sys
 from typing import Any
 
 from ...cmdline import EXIT_OK, AddCommand, count, new_password
-from .common import actor, issuer_service, print_json
+from .common import actor, issuer_service, print_json, print_rows
 
 
 def cmd_vendor_audit(args: argparse.Namespace) -> int:
     rows = issuer_service(args).accounts.audit_log(args.limit, args.action)
-    if args.json:
-        print_json(rows)
-    else:
-        for r in rows:
-            print(f"{r['at']}  {r['actor']:<24} {r['action']:<18} {r['target']}")
+    print_rows(args, rows, lambda r: f"{r['at']}  {r['actor']:<24} {r['action']:<18} {r['target']}")
     return EXIT_OK
 
 

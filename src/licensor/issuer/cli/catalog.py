@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ...cmdline import EXIT_OK, AddCommand, count
+from ...terms import Plan
 from .common import actor, issuer_service, print_json
 
 
@@ -15,17 +16,9 @@ def cmd_vendor_plans(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_plan_set(args: argparse.Namespace) -> int:
-    plan = issuer_service(args).catalog.set_plan(
-        args.name,
-        actor=actor(),
-        type=args.type,
-        months=args.months,
-        maintenance_months=args.maintenance_months,
-        nodes=args.nodes,
-        features=args.feature or (),
-        grace_days=args.grace_days,
-    )
-    print_json(plan)
+    features = tuple(args.feature or ())
+    plan = Plan(args.name, args.type, args.months, args.maintenance_months, args.nodes, features, args.grace_days)
+    print_json(issuer_service(args).catalog.set_plan(plan, actor=actor()))
     return EXIT_OK
 
 

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from typing import Any
 
 from ...cmdline import count, data_dir, date, os_user, write_out
+from ...terms import Overrides
 from ..licenses.records import Issued
 from ..service import IssuerService
 from ..settings import IssuerSettings
@@ -42,20 +44,28 @@ def print_json(data: Any) -> None:
     print(json.dumps(data, indent=2))
 
 
+def print_rows(args: argparse.Namespace, rows: list[dict[str, Any]], line: Callable[[dict[str, Any]], str]) -> None:
+    """``rows`` as JSON with ``--json``, else one ``line(row)`` each."""
+    if args.json:
+        print_json(rows)
+        return
+    for r in rows:
+        print(line(r))
+
+
 def features(args: argparse.Namespace) -> tuple[str, ...] | None:
     """``--feature`` given (repeatable), else None: the default applies."""
     return tuple(args.feature) if args.feature else None
 
 
-def terms(args: argparse.Namespace) -> dict[str, Any]:
-    """The options ``add_terms`` adds, as the service's keyword arguments."""
-    return {
-        "months": args.months,
-        "expires": args.expires,
-        "maintenance_until": args.maintenance_until,
-        "remote_clusters": args.remote_clusters,
-        "features": features(args),
-    }
+#: The options that set a license's terms, where a command has them (``--feature`` apart).
+_TERMS = ("type", "nodes", "months", "expires", "maintenance_until", "remote_clusters", "grace_days")
+
+
+def overrides(args: argparse.Namespace) -> Overrides:
+    """The terms the command's options give (None: the default applies), as ``license_terms`` takes them."""
+    given: dict[str, Any] = {name: getattr(args, name) for name in _TERMS if hasattr(args, name)}
+    return Overrides(**given, features=features(args))
 
 
 def add_terms(sp: argparse.ArgumentParser) -> None:

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ...cmdline import EXIT_OK, AddCommand, data_dir, write_out
-from .common import actor, issuer_service, issuer_store, print_json
+from .common import actor, issuer_service, issuer_store, print_rows
 
 
 def cmd_vendor_init(args: argparse.Namespace) -> int:
@@ -32,11 +32,7 @@ def cmd_vendor_public_key(args: argparse.Namespace) -> int:
 
 def cmd_vendor_keys(args: argparse.Namespace) -> int:
     keys = issuer_service(args).keys.list()
-    if args.json:
-        print_json(keys)
-    else:
-        for k in keys:
-            print(f"{k['state']:<8} {k['kid']}  created {k['created_at']}")
+    print_rows(args, keys, lambda k: f"{k['state']:<8} {k['kid']}  created {k['created_at']}")
     return EXIT_OK
 
 

@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from ...cmdline import EXIT_OK, AddCommand, count, date, read_input, write_out
-from .common import actor, add_terms, features, issued_out, issuer_service, issuer_settings, print_json, terms
+from .common import actor, add_terms, issued_out, issuer_service, issuer_settings, overrides, print_json, print_rows
 
 
 def cmd_vendor_inspect_request(args: argparse.Namespace) -> int:
@@ -31,55 +31,34 @@ def cmd_vendor_inspect_request(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_issue(args: argparse.Namespace) -> int:
-    issued = issuer_service(args).licenses.issue(
-        read_input(args.file),
-        actor=actor(),
-        plan=args.plan,
-        type=args.type,
-        nodes=args.nodes,
-        customer=args.customer,
-        grace_days=args.grace_days,
-        **terms(args),
-    )
-    issued_out(args, issued)
+    svc = issuer_service(args).licenses
+    issued_out(args, svc.issue(read_input(args.file), actor=actor(), plan=args.plan, customer=args.customer, terms=overrides(args)))
     return EXIT_OK
 
 
 def cmd_vendor_renew(args: argparse.Namespace) -> int:
-    issued = issuer_service(args).licenses.renew(
-        args.license_id, actor=actor(), nodes=args.nodes, grace_days=args.grace_days, **terms(args)
-    )
-    issued_out(args, issued)
+    issued_out(args, issuer_service(args).licenses.renew(args.license_id, actor=actor(), terms=overrides(args)))
     return EXIT_OK
 
 
 def cmd_vendor_rehost(args: argparse.Namespace) -> int:
-    issued = issuer_service(args).licenses.rehost(
-        args.license_id,
-        read_input(args.file),
-        actor=actor(),
-        nodes=args.nodes,
-        expires=args.expires,
-        maintenance_until=args.maintenance_until,
-        remote_clusters=args.remote_clusters,
-        features=features(args),
-    )
-    issued_out(args, issued)
+    svc = issuer_service(args).licenses
+    issued_out(args, svc.rehost(args.license_id, read_input(args.file), actor=actor(), terms=overrides(args)))
     return EXIT_OK
 
 
 def cmd_vendor_list(args: argparse.Namespace) -> int:
     rows = issuer_service(args).licenses.search(args.query, installation_id=args.installation, customer=args.customer, limit=args.limit)
-    if args.json:
-        print_json(rows)
-        return EXIT_OK
-    for r in rows:
-        state = f"superseded by {r['superseded_by'][:8]}" if r["superseded_by"] else "current"
-        print(
-            f"{r['license_id']}  {r['installation_id']}  serial {r['serial']:<3} {r['kind']:<7} {r['type']:<12} "
-            f"{r['nodes']:>5} nodes  expires {r['expires'] or 'never':<20}  {r['customer']}  ({state})"
-        )
+    print_rows(args, rows, _license_line)
     return EXIT_OK
+
+
+def _license_line(r: dict[str, Any]) -> str:
+    state = f"superseded by {r['superseded_by'][:8]}" if r["superseded_by"] else "current"
+    return (
+        f"{r['license_id']}  {r['installation_id']}  serial {r['serial']:<3} {r['kind']:<7} {r['type']:<12} "
+        f"{r['nodes']:>5} nodes  expires {r['expires'] or 'never':<20}  {r['customer']}  ({state})"
+    )
 
 
 def cmd_vendor_show(args: argparse.Namespace) -> int:

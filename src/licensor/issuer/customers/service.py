@@ -69,17 +69,14 @@ class CustomerService:
             )
 
     def customers(self) -> list[dict[str, Any]]:
-        with self.ledger.tx(write=False) as c:
-            rows = c.execute(select(s.customers).order_by(s.customers.c.name)).all()
+        rows = self.ledger.rows(select(s.customers).order_by(s.customers.c.name))
         return [{"id": r.id, "name": r.name, "email": r.email, "contact": r.contact, "created_at": fmt_time(r.created_at)} for r in rows]
 
     def installations(self, customer: str | None = None) -> list[dict[str, Any]]:
         q = _WITH_CUSTOMER
         if customer:
             q = q.where(s.customers.c.name == customer)
-        with self.ledger.tx(write=False) as c:
-            rows = c.execute(q.order_by(s.installations.c.first_seen)).all()
-        return [_inst_dict(r) for r in rows]
+        return [_inst_dict(r) for r in self.ledger.rows(q.order_by(s.installations.c.first_seen))]
 
     def installation(self, installation_id: str) -> dict[str, Any]:
         with self.ledger.tx(write=False) as c:

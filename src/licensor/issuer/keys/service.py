@@ -15,7 +15,7 @@ from ...errors import Conflict, UsageError
 from ...license import Signer, fmt_time
 from ...signing import Keyring, VendorKey
 from .. import store as s
-from ..ledger import Ledger, not_found
+from ..ledger import Ledger, not_found, stamp
 
 _ACTIVE_KEY = select(s.signing_keys.c.kid, s.signing_keys.c.seed).where(s.signing_keys.c.state == "active")
 _NO_KEY = "this vendor has no signing key yet: run 'licensor vendor init' first"
@@ -70,16 +70,15 @@ class KeyService:
         return Keyring(bytes(r.public_key) for r in rows)
 
     def list(self) -> list[dict[str, Any]]:
-        with self.ledger.tx(write=False) as c:
-            rows = c.execute(select(s.signing_keys).order_by(s.signing_keys.c.created_at)).all()
+        rows = self.ledger.rows(select(s.signing_keys).order_by(s.signing_keys.c.created_at))
         return [
             {
                 "kid": r.kid,
                 "state": r.state,
                 "public_key": Keyring([bytes(r.public_key)]).to_text().splitlines()[1],
                 "created_at": fmt_time(r.created_at),
-                "retired_at": fmt_time(r.retired_at) if r.retired_at else None,
-                "removed_at": fmt_time(r.removed_at) if r.removed_at else None,
+                "retired_at": stamp(r.retired_at),
+                "removed_at": stamp(r.removed_at),
             }
             for r in rows
         ]

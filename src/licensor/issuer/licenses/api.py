@@ -10,6 +10,7 @@ from pydantic import BaseModel, Field
 
 from ...license import LicenseType
 from ...server.inputs import Clusters, GraceDays, Moment, Months, Nodes, Offset
+from ...terms import Overrides
 from ..catalog.api import Features
 from ..deps import Issuer, Reader, Settings, Writer
 from .records import Issued
@@ -69,8 +70,8 @@ def inspect(body: InspectBody, p: Reader, svc: Issuer) -> dict[str, Any]:
 
 @router.post("/licenses", status_code=201, summary="issue a license from a request code")
 def issue(body: IssueBody, p: Writer, svc: Issuer) -> JSONResponse:
-    terms = body.model_dump(exclude={"request_code"})
-    return _issued(svc.licenses.issue(body.request_code, actor=p.actor, **terms))
+    terms = Overrides(**body.model_dump(exclude={"request_code", "plan", "customer"}))
+    return _issued(svc.licenses.issue(body.request_code, actor=p.actor, plan=body.plan, customer=body.customer, terms=terms))
 
 
 @router.get("/licenses", summary="list and search licenses, newest first")
@@ -99,13 +100,13 @@ def license_file(license_id: str, p: Reader, svc: Issuer) -> PlainTextResponse:
 
 @router.post("/licenses/{license_id}/renew", status_code=201, summary="renew: next serial, term extended")
 def renew(license_id: str, body: RenewBody, p: Writer, svc: Issuer) -> JSONResponse:
-    return _issued(svc.licenses.renew(license_id, actor=p.actor, **body.model_dump()))
+    return _issued(svc.licenses.renew(license_id, actor=p.actor, terms=Overrides(**body.model_dump())))
 
 
 @router.post("/licenses/{license_id}/rehost", status_code=201, summary="move to a new installation")
 def rehost(license_id: str, body: RehostBody, p: Writer, svc: Issuer) -> JSONResponse:
-    terms = body.model_dump(exclude={"request_code"})
-    return _issued(svc.licenses.rehost(license_id, body.request_code, actor=p.actor, **terms))
+    terms = Overrides(**body.model_dump(exclude={"request_code"}))
+    return _issued(svc.licenses.rehost(license_id, body.request_code, actor=p.actor, terms=terms))
 
 
 @router.post("/licenses/{license_id}/send", summary="e-mail the license file")

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
@@ -18,7 +17,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ...errors import Conflict
 from ...identity import Binding, default_binding
-from ...license import License, LicenseType, license_from_claims, new_license
+from ...license import License, license_from_claims, new_license
 from ...request import RequestCode, decode_request
 from ...signing import split_token
 from ...terms import Ask, Overrides, Terms, license_terms
@@ -65,10 +64,6 @@ def _stored(
         "supersedes": supersedes,
         "issued_by": actor,
     }
-
-
-def _features(features: Iterable[str] | None) -> tuple[str, ...] | None:
-    return tuple(features) if features is not None else None
 
 
 class LicenseService:
@@ -124,25 +119,19 @@ class LicenseService:
         *,
         actor: str,
         plan: str | None = None,
-        type: LicenseType | None = None,
-        nodes: int | None = None,
-        months: int | None = None,
-        expires: datetime | None = None,
-        maintenance_until: datetime | None = None,
-        remote_clusters: int | None = None,
-        features: Iterable[str] | None = None,
         customer: str | None = None,
-        grace_days: int | None = None,
+        terms: Overrides | None = None,
     ) -> Issued:
-        """Sign a license for the installation that made ``request``: terms given, else asked, else the plan's.
+        """Sign a license for the installation that made ``request``: ``terms`` given, else asked, else the plan's.
 
-        The plan is ``plan``, or the plan named like ``type`` (``subscription`` when neither is given)."""
+        The plan is ``plan``, or the plan named like the type given (``subscription`` when neither is given);
+        ``customer`` defaults to the request's company or contact."""
         req = request if isinstance(request, RequestCode) else decode_request(request)
         now = self.ledger.clock()
-        given = Overrides(type, nodes, months, expires, maintenance_until, remote_clusters, _features(features), grace_days)
+        given = terms or Overrides()
 
         def run(c: Connection) -> Issued:
-            p = self.catalog.plan(c, plan or type or "subscription")
+            p = self.catalog.plan(c, plan or given.type or "subscription")
             if plan and p is None:
                 raise not_found(f"plan {plan}")
             t = license_terms("issue", now, plan=p, ask=Ask(req.nodes, req.months, req.remote_clusters), overrides=given)
@@ -188,22 +177,10 @@ class LicenseService:
         lic = self._new(c, t, product=old.product, customer=old.customer, installation_id=installation_id, binding=binding, now=now)
         return self._sign_and_store(c, lic, kind=kind, actor=actor, customer_id=row.customer_id, plan=row.plan, supersedes=old.license_id)
 
-    def renew(
-        self,
-        license_id: str,
-        *,
-        actor: str,
-        months: int | None = None,
-        expires: datetime | None = None,
-        maintenance_until: datetime | None = None,
-        nodes: int | None = None,
-        remote_clusters: int | None = None,
-        features: Iterable[str] | None = None,
-        grace_days: int | None = None,
-    ) -> Issued:
+    def renew(self, license_id: str, *, actor: str, terms: Overrides | None = None) -> Issued:
         """Same installation, next serial; the term runs on from the old end, or from today if it lapsed."""
         now = self.ledger.clock()
-        given = Overrides(None, nodes, months, expires, maintenance_until, remote_clusters, _features(features), grace_days)
+        given = terms or Overrides()
 
         def run(c: Connection) -> Issued:
             row, old = self._current(c, license_id, "renew")
@@ -214,22 +191,13 @@ class LicenseService:
 
         return self.ledger.write(run)
 
-    def rehost(
-        self,
-        license_id: str,
-        request: str | bytes | RequestCode,
-        *,
-        actor: str,
-        nodes: int | None = None,
-        expires: datetime | None = None,
-        maintenance_until: datetime | None = None,
-        remote_clusters: int | None = None,
-        features: Iterable[str] | None = None,
-    ) -> Issued:
-        """The same terms for a new installation (from its request code); the old license is superseded."""
+    def rehost(self, license_id: str, request: str | bytes | RequestCode, *, actor: str, terms: Overrides | None = None) -> Issued:
+        """The same terms for a new installation (from its request code); the old license is superseded.
+
+        ``terms`` may change nodes, remote clusters, features, expiry and maintenance end."""
         req = request if isinstance(request, RequestCode) else decode_request(request)
         now = self.ledger.clock()
-        given = Overrides(None, nodes, None, expires, maintenance_until, remote_clusters, _features(features), None)
+        given = terms or Overrides()
 
         def run(c: Connection) -> Issued:
             row, old = self._current(c, license_id, "rehost")
@@ -278,8 +246,7 @@ class LicenseService:
             .limit(max(1, min(limit, 1000)))
             .offset(max(0, offset))
         )
-        with self.ledger.tx(write=False) as c:
-            return [license_record(r, r) for r in c.execute(query)]
+        return [license_record(r, r) for r in self.ledger.rows(query)]
 
     def record_sent(self, license_id: str, to: str, actor: str) -> None:
         self.ledger.audited(actor, "license.send", license_id, to=to)

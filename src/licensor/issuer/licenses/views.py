@@ -13,7 +13,7 @@ from starlette.datastructures import FormData
 from ...errors import LicensorError, UsageError
 from ...license import LicenseType
 from ...server.inputs import MAX_CLUSTERS, MAX_GRACE_DAYS, MAX_MONTHS, MAX_NODES
-from ...terms import Ask, license_terms
+from ...terms import Ask, Overrides, license_terms
 from ...web import attachment, form_number, form_text, mailto, plain, redirect, refusal, upload_or_text
 from ..accounts.service import Principal
 from ..catalog.service import as_plan
@@ -84,21 +84,15 @@ async def preview(request: Request, p: Principal, form: FormData) -> Response:
     return render(request, p, "preview.html", page_title="Request preview", error=None, **ctx)
 
 
-def _issue_terms(form: FormData, terms: dict[str, str]) -> dict[str, Any]:
-    """The issue form's terms as ``LicenseService.issue`` takes them."""
+def _issue_terms(form: FormData, terms: dict[str, str]) -> Overrides:
+    """The issue form's terms (the days and numbers checked) as ``license_terms`` takes them."""
     typ: LicenseType = "perpetual" if terms["type"] == "perpetual" else "subscription"
     expires = expiry(terms["expires"])
-    return {
-        "plan": terms["plan"] or None,
-        "type": typ,
-        "nodes": form_number(form, "nodes", "Nodes", lo=0, hi=MAX_NODES),
-        "months": None if expires else form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS),
-        "expires": expires,
-        "remote_clusters": form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS),
-        "features": features(terms["features"]),
-        "customer": terms["customer"] or None,
-        "grace_days": form_number(form, "grace_days", "Grace days", lo=0, hi=MAX_GRACE_DAYS),
-    }
+    nodes = form_number(form, "nodes", "Nodes", lo=0, hi=MAX_NODES)
+    months = None if expires else form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
+    remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS)
+    grace = form_number(form, "grace_days", "Grace days", lo=0, hi=MAX_GRACE_DAYS)
+    return Overrides(typ, nodes, months, expires, None, remote, features(terms["features"]), grace)
 
 
 @router.post("/issue")
@@ -109,8 +103,8 @@ async def issue(request: Request, p: Principal, form: FormData) -> Response:
     terms = {k: form_text(form, k, 2000) for k in _FIELDS}
     terms["expires"] = form_text(form, "expires", 40)
     try:
-        given = _issue_terms(form, terms)
-        issued = await run_in_threadpool(lambda: svc.licenses.issue(text, actor=p.actor, **given))
+        given, plan, customer = _issue_terms(form, terms), terms["plan"] or None, terms["customer"] or None
+        issued = await run_in_threadpool(lambda: svc.licenses.issue(text, actor=p.actor, plan=plan, customer=customer, terms=given))
     except (LicensorError, RecursionError) as e:
         try:
             ctx = await run_in_threadpool(preview_context, svc, text, terms)
@@ -183,13 +177,13 @@ async def download(request: Request, p: Principal, license_id: str) -> Response:
 async def renew(request: Request, p: Principal, form: FormData, license_id: str) -> Response:
     try:
         feats = form_text(form, "features", 2000)
-        given: dict[str, Any] = {
-            "months": form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS),
-            "nodes": form_number(form, "nodes", "Nodes", lo=0, hi=MAX_NODES),
-            "remote_clusters": form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS),
-            "features": features(feats) if feats else None,
-        }
-        issued = await run_in_threadpool(lambda: issuer(request).licenses.renew(license_id, actor=p.actor, **given))
+        given = Overrides(
+            months=form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS),
+            nodes=form_number(form, "nodes", "Nodes", lo=0, hi=MAX_NODES),
+            remote_clusters=form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS),
+            features=features(feats) if feats else None,
+        )
+        issued = await run_in_threadpool(lambda: issuer(request).licenses.renew(license_id, actor=p.actor, terms=given))
     except LicensorError as e:
         return await license_page(request, p, license_id, 422, error=refusal(e, "Not renewed"))
     return redirect(f"/licenses/{issued.license.license_id}?new=1")

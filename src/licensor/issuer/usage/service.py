@@ -92,8 +92,7 @@ class UsageService:
         q = select(u, lt.c.nodes, lt.c.remote_clusters, lt.c.serial).join(lt, lt.c.license_id == u.c.license_id, isouter=True)
         if installation_id:
             q = q.where(u.c.installation_id == installation_id)
-        with self.ledger.tx(write=False) as c:
-            rows = c.execute(q.order_by(u.c.month.desc(), u.c.id.desc())).all()
+        rows = self.ledger.rows(q.order_by(u.c.month.desc(), u.c.id.desc()))
         out = []
         for r in rows:
             summary = {

@@ -35,8 +35,8 @@ from ...server.inputs import EARLIEST, LATEST, in_range
 from ...web import Pages, refusal
 from ...web.console import Console
 from ..accounts.service import Principal
-from ..deps import SESSION_COOKIE
-from ..service import IssuerService
+from ..deps import SESSION_COOKIE, settings_of
+from ..deps import service_of as issuer
 from ..settings import IssuerSettings
 
 NAV = [
@@ -49,16 +49,6 @@ NAV = [
 ]
 MAX_CODE = 16384
 PAGES = Pages(Path(__file__).parent / "templates", title="licensor issuer", nav=NAV)
-
-
-def issuer(request: Request) -> IssuerService:
-    svc: IssuerService = request.app.state.service
-    return svc
-
-
-def settings_of(request: Request) -> IssuerSettings:
-    settings: IssuerSettings = request.app.state.settings
-    return settings
 
 
 async def principal(request: Request) -> Principal | None:
@@ -104,3 +94,19 @@ def expiry(text: str) -> datetime | None:
             "and choose the perpetual type"
         )
     return t
+
+
+__all__ = [
+    "MAX_CODE",
+    "NAV",
+    "PAGES",
+    "console",
+    "console_for",
+    "expiry",
+    "features",
+    "issuer",
+    "not_found",
+    "principal",
+    "render",
+    "settings_of",
+]
