@@ -28,6 +28,7 @@ __all__ = [
     "MAX_MONTHS",
     "License",
     "LicenseType",
+    "Signer",
     "add_months",
     "decode_license",
     "fmt_time",

@@ -200,7 +200,7 @@ def license_terms(
         typ, counts = current.type, _inherit(current, o)
         months = None
         if kind == "renew":
-            months, expires, maint = _renewal(current, o, plan, now, expires, maint)
+            expires, maint = _renewal(current, o, plan, now, expires, maint)
         else:
             expires, maint = expires or current.expires, maint or current.maintenance_until
     exp, maint = _dates(typ, now, months, expires, maint)
@@ -246,19 +246,19 @@ def _inherit(old: Current, o: Overrides) -> _Counts:
 
 def _renewal(
     old: Current, o: Overrides, plan: Plan | None, now: datetime, expires: datetime | None, maint: datetime | None
-) -> tuple[None, datetime | None, datetime | None]:
-    """The renewed term: on from the old end, or from now if it lapsed (the dates, none left to compute from months)."""
+) -> tuple[datetime | None, datetime | None]:
+    """The renewed term's expiry and maintenance end: on from the old end, or from now if it lapsed."""
     if o.months is not None and expires is not None:
         raise UsageError("give either months or an expiry date, not both")
     if old.type == "subscription":
         base = old.expires if old.expires is not None and old.expires > now else now
-        return None, expires or add_months(base, o.months or (plan.months if plan is not None else None) or DEFAULT_MONTHS), maint
+        return expires or add_months(base, o.months or (plan.months if plan is not None else None) or DEFAULT_MONTHS), maint
     if maint is None:
         if expires is not None:
             raise UsageError("a perpetual license does not expire: renew its maintenance with months or maintenance_until")
         base = old.maintenance_until if old.maintenance_until > now else now
         maint = add_months(base, o.months or (plan.maintenance_months if plan is not None else None) or DEFAULT_MONTHS)
-    return None, None, maint  # a perpetual license never expires: an expiry given beside a maintenance end is not signed
+    return None, maint  # a perpetual license never expires: an expiry given beside a maintenance end is not signed
 
 
 def _dates(
