@@ -187,8 +187,8 @@ def license_terms(
     """
     now = aware(now, "current time")
     o = overrides
-    if o.months is not None:
-        whole(o.months, "months", 1, MAX_MONTHS)
+    if kind == "issue" and o.months is not None:
+        whole(o.months, "months", 1, MAX_MONTHS)  # a renewal reads 0 months as "the default term", as it always has
     expires = aware(o.expires, "expiry date") if o.expires is not None else None
     maint = aware(o.maintenance_until, "maintenance end") if o.maintenance_until is not None else None
     if kind == "issue":

@@ -137,6 +137,13 @@ class TestRenew:
         assert t.expires == datetime(2026, 7, 30, tzinfo=UTC)
         assert (t.nodes, t.remote_clusters, t.features, t.grace_days) == (9, 0, (), 0)
 
+    def test_zero_months_is_the_default_term(self) -> None:
+        """A renewal asked for 0 months gets the plan's term (a new license would be refused)."""
+        old = Old("subscription", datetime(2026, 6, 30, tzinfo=UTC), datetime(2026, 6, 30, tzinfo=UTC))
+        assert license_terms("renew", NOW, plan=SUB, current=old, overrides=Overrides(months=0)).expires == datetime(
+            2028, 6, 30, tzinfo=UTC
+        )
+
     def test_expiry_given(self) -> None:
         old = Old("subscription", datetime(2026, 6, 30, tzinfo=UTC), datetime(2026, 6, 30, tzinfo=UTC))
         t = license_terms("renew", NOW, current=old, overrides=Overrides(expires=datetime(2030, 1, 1, tzinfo=UTC)))
