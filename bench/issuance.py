@@ -33,7 +33,6 @@ from pathlib import Path
 import nacl.bindings as sodium
 
 from licensor.identity import InstallationKey, hash_factors
-from licensor.issuer.claims import FastSigner
 from licensor.license import License
 from licensor.request import Contact, make_request
 from licensor.signing import HEADER, VendorKey, pae, split_token
@@ -60,12 +59,12 @@ def run_sign(seconds: float) -> dict[str, float]:
             vendor.license(inst, nodes=50 + i, features=("fips", "multi-cluster"), remote_clusters=2, now=T0 + timedelta(seconds=97 * i))
         )
     lic = lics[0]
-    signer = FastSigner(vendor.key)
+    signer = vendor.key.signer()
     it = iter(itertools.cycle(lics))
 
     def licensed() -> str:
-        # Exactly what IssuerService does per license after the database work.
-        return signer.sign_license(next(it))
+        # Exactly what the issuer's LicenseService does per license after the database work.
+        return next(it).sign_with(signer)
 
     token = licensed()
     assert json.loads(split_token(token)[0]) == lic.claims()

@@ -173,15 +173,21 @@ def _check(public_key: bytes, message: bytes, sig: bytes, footer: bytes, implici
 
 
 class _Signer:
-    __slots__ = ("_footer", "_sk", "kid")
+    """``paseto_sign(sk, message, footer)`` for one key and footer, the parts that never change built once."""
+
+    __slots__ = ("_sk", "_suffix", "_tail", "kid")
 
     def __init__(self, sk: bytes, kid: str):
         self._sk = sk
         self.kid = kid
-        self._footer = json.dumps({"kid": kid}, separators=(",", ":")).encode()
+        footer = json.dumps({"kid": kid}, separators=(",", ":")).encode()
+        # PAE(header, message, footer, ""): only the message and its length vary.
+        self._suffix = _Q(len(footer)) + footer + _Q(0)
+        self._tail = "." + b64encode(footer)
 
     def sign(self, message: bytes) -> str:
-        return paseto_sign(self._sk, message, self._footer)
+        sig = _sodium.crypto_sign(_PAE_HEAD + _Q(len(message)) + message + self._suffix, self._sk)[:_SIG]
+        return HEADER + b64encode(message + sig) + self._tail
 
 
 def split_token(token: str) -> tuple[bytes, bytes, bytes]:

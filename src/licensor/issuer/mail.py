@@ -9,7 +9,7 @@ from email.message import EmailMessage
 from ..errors import InvalidEmail, Unavailable, UsageError
 from ..license import fmt_time
 from ..server.inputs import is_address
-from .service import Issued
+from .licenses.records import Issued
 from .settings import SmtpSettings
 
 

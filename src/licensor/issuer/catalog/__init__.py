@@ -1,0 +1,1 @@
+"""The catalogue: products with their feature lists, and plans (defaults for issuing)."""

@@ -1,0 +1,1 @@
+"""Customers and the installations the issuer learned from their request codes."""

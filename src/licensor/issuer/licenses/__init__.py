@@ -1,0 +1,1 @@
+"""Licenses: issue from a request code, renew, rehost, search, download, send."""

@@ -1,0 +1,61 @@
+"""How an issued license is shown: one record, from the license just signed or from its stored row."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from ...license import License, fmt_time, license_file
+
+
+@dataclass(frozen=True)
+class Issued:
+    """A license just signed: the model, its token and the license file text."""
+
+    license: License
+    token: str
+    kind: str
+    supersedes: str | None = None
+    kid: str = ""
+    plan: str | None = None
+    issued_by: str = ""
+    superseded_by: str | None = None
+
+    @property
+    def file(self) -> str:
+        return license_file(self.license, self.token)
+
+    def as_dict(self) -> dict[str, Any]:
+        """The same record as ``LicenseService.get`` shows, without reading it back."""
+        return license_record(self.license, self)
+
+
+def license_record(lic: Any, meta: Any) -> dict[str, Any]:
+    """The license record the API, CLI and console show.
+
+    ``lic`` has the license's fields (a ``License`` or a ``licenses`` row); ``meta`` the issuer's
+    (``plan``, ``kid``, ``kind``, ``supersedes``, ``superseded_by``, ``issued_by``: an ``Issued`` or the row)."""
+    features = json.loads(lic.features) if isinstance(lic.features, str) else list(lic.features)
+    return {
+        "license_id": lic.license_id,
+        "installation_id": lic.installation_id,
+        "serial": lic.serial,
+        "customer": lic.customer,
+        "product": lic.product,
+        "plan": meta.plan,
+        "type": lic.type,
+        "nodes": lic.nodes,
+        "remote_clusters": lic.remote_clusters,
+        "features": features,
+        "grace_days": lic.grace_days,
+        "issued_at": fmt_time(lic.issued_at),
+        "not_before": fmt_time(lic.not_before),
+        "expires": fmt_time(lic.expires) if lic.expires else None,
+        "maintenance_until": fmt_time(lic.maintenance_until),
+        "kid": meta.kid,
+        "kind": meta.kind,
+        "supersedes": meta.supersedes,
+        "superseded_by": meta.superseded_by,
+        "issued_by": meta.issued_by,
+    }

@@ -1,0 +1,219 @@
+"""The console's license pages: issue (paste, preview, sign), search, one license, download, renew, rehost, send."""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from ...errors import LicensorError, UsageError
+from ...license import LicenseType
+from ...server.inputs import MAX_CLUSTERS, MAX_GRACE_DAYS, MAX_MONTHS, MAX_NODES
+from ...terms import Ask, Overrides, license_terms
+from ...web import attachment, form_number, form_text, mailto, plain, redirect, refusal, upload_or_text
+from ..accounts.service import Principal
+from ..catalog.service import as_plan
+from ..service import IssuerService
+from ..web import MAX_CODE, console, expiry, features, issuer, not_found, render, settings_of
+
+router = APIRouter(include_in_schema=False)
+_FIELDS = ("plan", "type", "customer", "nodes", "months", "remote_clusters", "features", "grace_days")
+
+
+def license_mailto(lic: dict[str, Any], to: str, file: str) -> str:
+    subject = f"Your {lic['product']} license for {lic['customer']} (serial {lic['serial']})"
+    body = (
+        f"Hello {lic['customer']},\n\nhere is your {lic['product']} license. Paste it (or upload it as a file) on the product's "
+        f"License page and click Activate.\n\nLicense {lic['license_id']}\nInstallation {lic['installation_id']}\n"
+        f"Nodes {lic['nodes']}, remote clusters {lic['remote_clusters']}, expires {lic['expires'] or 'never'}\n\n{file}\n"
+    )
+    return mailto(to, subject, body)
+
+
+# -- issue -----------------------------------------------------------------------
+
+
+async def issue_form(request: Request, p: Principal, code: int = 200, error: Any = None, code_text: str = "") -> Response:
+    recent = await run_in_threadpool(lambda: issuer(request).licenses.search(limit=5))
+    return render(request, p, "issue.html", code, page_title="Issue a license", recent=recent, error=error, code_text=code_text)
+
+
+@router.get("/issue")
+@console.page
+async def issue_page(request: Request, p: Principal) -> Response:
+    return await issue_form(request, p)
+
+
+def preview_context(svc: IssuerService, text: str, terms: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The request, its installation's earlier licenses, the plans, and the issue form: as posted, else the defaults."""
+    req = svc.licenses.inspect(text)
+    earlier = svc.licenses.search(installation_id=req.installation_id, limit=50)
+    plans = svc.catalog.plans()
+    chosen = next((pl for pl in plans if pl["name"] == "subscription"), None)
+    if terms is None:
+        t = license_terms("issue", svc.clock(), plan=as_plan(chosen), ask=Ask(req.nodes, req.months, req.remote_clusters))
+        terms = {
+            "plan": chosen["name"] if chosen else "",
+            "type": t.type,
+            "customer": req.contact.company or req.contact.name,
+            "nodes": t.nodes,
+            "months": t.months,
+            "remote_clusters": t.remote_clusters,
+            "features": ", ".join(t.features),
+            "grace_days": t.grace_days,
+            "expires": "",
+        }
+    return {"req": req.summary(), "earlier": earlier, "plans": plans, "terms": terms, "code_text": text}
+
+
+@router.post("/issue/preview")
+@console.form
+async def preview(request: Request, p: Principal, form: FormData) -> Response:
+    text = ""
+    try:
+        text = await upload_or_text(form, "file", "request_code", MAX_CODE)
+        if not text.strip():
+            raise UsageError("no request code was given: paste the code (or the request file) or choose the file")
+        ctx = await run_in_threadpool(preview_context, issuer(request), text)
+    except (LicensorError, RecursionError) as e:
+        return await issue_form(request, p, 422, error=refusal(e, "This request code cannot be used"), code_text=text)
+    return render(request, p, "preview.html", page_title="Request preview", error=None, **ctx)
+
+
+def _issue_terms(form: FormData, terms: dict[str, str]) -> Overrides:
+    """The issue form's terms (the days and numbers checked) as ``license_terms`` takes them."""
+    typ: LicenseType = "perpetual" if terms["type"] == "perpetual" else "subscription"
+    expires = expiry(terms["expires"])
+    nodes = form_number(form, "nodes", "Nodes", lo=0, hi=MAX_NODES)
+    months = None if expires else form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
+    remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS)
+    grace = form_number(form, "grace_days", "Grace days", lo=0, hi=MAX_GRACE_DAYS)
+    return Overrides(typ, nodes, months, expires, None, remote, features(terms["features"]), grace)
+
+
+@router.post("/issue")
+@console.form
+async def issue(request: Request, p: Principal, form: FormData) -> Response:
+    svc = issuer(request)
+    text = form_text(form, "request_code", MAX_CODE)
+    terms = {k: form_text(form, k, 2000) for k in _FIELDS}
+    terms["expires"] = form_text(form, "expires", 40)
+    try:
+        given, plan, customer = _issue_terms(form, terms), terms["plan"] or None, terms["customer"] or None
+        issued = await run_in_threadpool(lambda: svc.licenses.issue(text, actor=p.actor, plan=plan, customer=customer, terms=given))
+    except (LicensorError, RecursionError) as e:
+        try:
+            ctx = await run_in_threadpool(preview_context, svc, text, terms)
+        except (LicensorError, RecursionError) as e2:
+            return await issue_form(request, p, 422, error=refusal(e2, "This request code cannot be used"), code_text=text)
+        return render(request, p, "preview.html", 422, page_title="Request preview", error=refusal(e, "Not issued"), **ctx)
+    return redirect(f"/licenses/{issued.license.license_id}?new=1")
+
+
+# -- licenses ------------------------------------------------------------------------
+
+
+@router.get("/licenses")
+@console.page
+async def licenses(request: Request, p: Principal, q: str = "") -> Response:
+    q = q.strip()[:200]
+    items = await run_in_threadpool(lambda: issuer(request).licenses.search(q or None, limit=200))
+    return render(request, p, "licenses.html", page_title="Licenses", items=items, q=q)
+
+
+def license_context(svc: IssuerService, license_id: str, smtp: bool) -> dict[str, Any]:
+    lic = svc.licenses.get(license_id)
+    issued = svc.licenses.issued(license_id)
+    try:
+        to = svc.licenses.contact_email(license_id)
+    except LicensorError:
+        to = ""
+    return {
+        "lic": lic,
+        "file": issued.file,
+        "to": to,
+        "mailto": license_mailto(lic, to, issued.file),
+        "smtp": smtp,
+        "chain": svc.licenses.search(installation_id=lic["installation_id"], limit=50),
+    }
+
+
+async def license_page(request: Request, p: Principal, license_id: str, code: int = 200, **extra: Any) -> Response:
+    try:
+        smtp = settings_of(request).smtp.configured
+        ctx = await run_in_threadpool(license_context, issuer(request), license_id[:100], smtp)
+    except LicensorError as e:
+        return not_found(request, p, e)
+    ctx.update(extra)
+    ctx.setdefault("error", None)
+    return render(request, p, "license.html", code, page_title="License " + ctx["lic"]["license_id"][:8], **ctx)
+
+
+@router.get("/licenses/{license_id}")
+@console.page
+async def license_view(request: Request, p: Principal, license_id: str, new: str | None = None, sent: str | None = None) -> Response:
+    flash = "License issued: copy it, download it or send it to the customer." if new else None
+    if sent:
+        flash = f"License sent to {sent[:320]}."
+    return await license_page(request, p, license_id, flash=flash)
+
+
+@router.get("/licenses/{license_id}/download")
+@console.page
+async def download(request: Request, p: Principal, license_id: str) -> Response:
+    try:
+        issued = await run_in_threadpool(issuer(request).licenses.issued, license_id[:100])
+    except LicensorError as e:
+        return plain(f"{e.code}: {e.hint}", 404)
+    return attachment(issued.file, f"license-{issued.license.license_id}.txt")
+
+
+@router.post("/licenses/{license_id}/renew")
+@console.form
+async def renew(request: Request, p: Principal, form: FormData, license_id: str) -> Response:
+    try:
+        feats = form_text(form, "features", 2000)
+        given = Overrides(
+            months=form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS),
+            nodes=form_number(form, "nodes", "Nodes", lo=0, hi=MAX_NODES),
+            remote_clusters=form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS),
+            features=features(feats) if feats else None,
+        )
+        issued = await run_in_threadpool(lambda: issuer(request).licenses.renew(license_id, actor=p.actor, terms=given))
+    except LicensorError as e:
+        return await license_page(request, p, license_id, 422, error=refusal(e, "Not renewed"))
+    return redirect(f"/licenses/{issued.license.license_id}?new=1")
+
+
+@router.post("/licenses/{license_id}/rehost")
+@console.form
+async def rehost(request: Request, p: Principal, form: FormData, license_id: str) -> Response:
+    try:
+        text = await upload_or_text(form, "file", "request_code", MAX_CODE)
+        if not text.strip():
+            raise UsageError("paste the new installation's request code to rehost this license")
+        issued = await run_in_threadpool(lambda: issuer(request).licenses.rehost(license_id, text, actor=p.actor))
+    except (LicensorError, RecursionError) as e:
+        return await license_page(request, p, license_id, 422, error=refusal(e, "Not rehosted"))
+    return redirect(f"/licenses/{issued.license.license_id}?new=1")
+
+
+@router.post("/licenses/{license_id}/send")
+@console.form
+async def send(request: Request, p: Principal, form: FormData, license_id: str) -> Response:
+    from ..mail import license_message
+    from ..mail import send as smtp_send
+
+    svc, smtp = issuer(request).licenses, settings_of(request).smtp
+    try:
+        issued = await run_in_threadpool(svc.issued, license_id)
+        to = form_text(form, "to", 320) or await run_in_threadpool(svc.contact_email, license_id)
+        await run_in_threadpool(smtp_send, smtp, license_message(issued, sender=smtp.sender, to=to))
+        await run_in_threadpool(svc.record_sent, license_id, to, p.actor)
+    except LicensorError as e:
+        return await license_page(request, p, license_id, 422, error=refusal(e, "Not sent"))
+    return redirect(f"/licenses/{quote(license_id, safe='')}?sent={quote(to, safe='@')}")

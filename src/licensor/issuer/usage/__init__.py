@@ -1,0 +1,1 @@
+"""Usage reports: what a controller says it used, against the license it holds."""
