@@ -78,15 +78,6 @@ def _sign_in(page: Any, base: str, user: str, password: str) -> None:
     page.wait_for_selector("nav[aria-label=Main]")
 
 
-def _request_code(page: Any, base: str) -> str:
-    page.goto(base + "/settings/license/request")
-    page.wait_for_selector("#request-dialog[open]")
-    for name, value in {"name": "Ada Admin", "email": "ada@example.com", "company": "ACME", "nodes": "5", "months": "12"}.items():
-        page.fill(f"#f-{name}", value)
-    page.click("#generate")
-    return str(page.input_value("#request-code-text"))
-
-
 @pytest.fixture(scope="module")
 def story(browser: Any, demo: Any) -> Story:
     """Sign in to both consoles, make a request code on the controller and issue a license for it on the issuer."""
@@ -94,7 +85,11 @@ def story(browser: Any, demo: Any) -> Story:
     ctx.set_default_timeout(15_000)
     ctl, iss = ctx.new_page(), ctx.new_page()
     _sign_in(ctl, demo.controller, *demo.controller_login)
-    code = _request_code(ctl, demo.controller)
+    ctl.goto(demo.controller + "/settings/license/request")
+    for selector, value in REQUEST.items():
+        ctl.fill(selector, value)
+    ctl.click("#generate")
+    code = str(ctl.input_value("#request-code-text"))
     _sign_in(iss, demo.issuer, *demo.issuer_login)
     iss.fill("#f-request_code", code)
     iss.click("#preview")
@@ -140,68 +135,43 @@ class Goto:
         page.wait_for_selector(self.ready)
 
 
-def _wrong_password(page: Any, base: str, story: Story) -> None:
-    page.goto(base + "/login")
-    page.fill("#f-username", "axe-check")  # not the admin: these failures do not count against its sign-in limit
-    page.fill("#f-password", "not the password")
-    page.click("button[type=submit]")
-    page.wait_for_selector("#form-error")
+@dataclass(frozen=True)
+class Submit:
+    """Open ``path`` (or stay: ``after``'s page), fill ``fields`` (values may name the story: ``{s.code}``), press
+    ``button`` and wait for ``ready`` (by default the error box)."""
+
+    path: str
+    fields: dict[str, str]
+    button: str = "main form button[type=submit]"
+    ready: str = "#form-error"
+    after: Open | None = None
+    novalidate: bool = False  # let the server judge what the browser would stop
+
+    def __call__(self, page: Any, base: str, story: Story) -> None:
+        if self.after is not None:
+            self.after(page, base, story)
+        else:
+            page.goto(base + self.path)
+        for selector, value in self.fields.items():
+            page.fill(selector, value.format(s=story))
+        if self.novalidate:
+            page.eval_on_selector(self.button, "b => b.form.noValidate = true")
+        page.click(self.button)
+        page.wait_for_selector(self.ready)
 
 
-def _bad_request_code(page: Any, base: str, story: Story) -> None:
-    page.goto(base + "/issue")
-    page.fill("#f-request_code", "LR1-this-is-not-a-request-code")
-    page.click("#preview")
-    page.wait_for_selector("#form-error")
-
-
-def _preview(page: Any, base: str, story: Story) -> None:
-    page.goto(base + "/issue")
-    page.fill("#f-request_code", story.code)
-    page.click("#preview")
-    page.wait_for_selector("#request-facts")
-
-
-def _refused_terms(page: Any, base: str, story: Story) -> None:
-    _preview(page, base, story)
-    page.fill("#f-grace_days", "100000")
-    page.click("#issue")
-    page.wait_for_selector("#form-error")
-
-
-def _bad_usage_report(page: Any, base: str, story: Story) -> None:
-    page.goto(base + "/usage")
-    page.fill("#f-report", "not a usage report")
-    page.click("main form button[type=submit]")
-    page.wait_for_selector("#form-error")
-
-
-def _request_made(page: Any, base: str, story: Story) -> None:
-    _request_code(page, base)
-    page.wait_for_selector("#request-dialog[open] .qr svg")
-
-
-def _bad_key(page: Any, base: str, story: Story) -> None:
-    page.goto(base + "/settings/license")
-    page.fill("#f-key", "v4.public.not-a-key")
-    page.click("#activate")
-    page.wait_for_selector("#form-error")
-
-
-def _bad_configuration(page: Any, base: str, story: Story) -> None:
-    page.goto(base + "/settings/configuration")
-    page.fill("#f-vendor_email", "not an e-mail")
-    page.eval_on_selector("main form", "f => f.noValidate = true")  # let the server judge it
-    page.click("main form button[type=submit]")
-    page.wait_for_selector("#form-error")
+# not the admin: these failures do not count against its sign-in limit
+_wrong_password = Submit("/login", {"#f-username": "axe-check", "#f-password": "not the password"})
+_preview = Submit("/issue", {"#f-request_code": "{s.code}"}, "#preview", "#request-facts")
+REQUEST = {"#f-name": "Ada Admin", "#f-email": "ada@example.com", "#f-company": "ACME", "#f-nodes": "5", "#f-months": "12"}
 
 
 SIGN_IN: dict[str, Open] = {"sign-in": Goto("/login"), "sign-in-refused": _wrong_password}
 ISSUER: dict[str, Open] = {
     "issue": Goto("/issue"),
-    "issue-refused-code": _bad_request_code,
+    "issue-refused-code": Submit("/issue", {"#f-request_code": "LR1-this-is-not-a-request-code"}, "#preview"),
     "preview": _preview,
-    "preview-refused-terms": _refused_terms,
+    "preview-refused-terms": Submit("", {"#f-grace_days": "100000"}, "#issue", after=_preview),
     "licenses": Goto("/licenses"),
     "licenses-search": Goto("/licenses?q=nothing-matches-this"),
     "license": Goto("/licenses/{s.license_id}"),
@@ -212,14 +182,14 @@ ISSUER: dict[str, Open] = {
     "installation": Goto("/installations/{s.installation_id}"),
     "keys": Goto("/keys"),
     "usage": Goto("/usage"),
-    "usage-refused": _bad_usage_report,
+    "usage-refused": Submit("/usage", {"#f-report": "not a usage report"}),
 }
 CONTROLLER_UNLICENSED: dict[str, Open] = {
     "dashboard-unlicensed": Goto("/", "#license-banner"),  # these run before the license is activated
     "license-unlicensed": Goto("/settings/license"),
     "request-dialog": Goto("/settings/license/request", "#request-dialog[open]"),
-    "request-code-made": _request_made,
-    "activation-refused": _bad_key,
+    "request-code-made": Submit("/settings/license/request", REQUEST, "#generate", "#request-dialog[open] .qr svg"),
+    "activation-refused": Submit("/settings/license", {"#f-key": "v4.public.not-a-key"}, "#activate"),
 }
 CONTROLLER: dict[str, Open] = {
     "dashboard": Goto("/"),
@@ -227,7 +197,7 @@ CONTROLLER: dict[str, Open] = {
     "clusters": Goto("/clusters"),
     "license": Goto("/settings/license"),
     "configuration": Goto("/settings/configuration"),
-    "configuration-refused": _bad_configuration,
+    "configuration-refused": Submit("/settings/configuration", {"#f-vendor_email": "not an e-mail"}, novalidate=True),
     "about": Goto("/about"),
 }
 
@@ -332,24 +302,24 @@ def test_phone_navigation_is_compact_and_tables_scroll_visibly(browser: Any, dem
     """At 390 px the header takes at most a tenth of the screen, every navigation entry can be reached, and each table sits
     in a named, focusable wrapper that scrolls sideways with a visible cue; the page itself never scrolls sideways."""
     base = demo.issuer if console == "issuer" else demo.controller
-    names = ["preview", "licenses", "license", "installation"] if console == "issuer" else ["dashboard", "nodes", "license"]
+    names = ["preview", "licenses", "license", "installation"] if console == "issuer" else ["nodes", "license", "dashboard"]
     pages = {name: (ISSUER if console == "issuer" else CONTROLLER)[name] for name in names}
     ctx = browser.new_context(viewport=WIDTHS["phone"], is_mobile=True, storage_state=activated.state)
     try:
         page = ctx.new_page()
-        for path, open_ in pages.items():
+        for name, open_ in pages.items():
             open_(page, base, activated)
-            assert page.evaluate(HEADER_SHARE) <= 0.10, f"the header takes more than a tenth of the screen on {path}"
-            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), f"{path} scrolls sideways"
+            assert page.evaluate(HEADER_SHARE) <= 0.10, f"the header takes more than a tenth of the screen on {name}"
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), f"{name} scrolls sideways"
             tables = page.evaluate(TABLES)
-            assert tables, f"no table on {path}"
+            assert tables, f"no table on {name}"
             for t in tables:
-                assert t["wrapped"] and t["overflowX"] == "auto" and t["focusable"] and t["name"], (path, t)
-                assert "gradient" in t["cue"], (path, t)  # the edge shadow that shows more is there
-            assert any(t["scrolls"] for t in tables), f"no table on {path} is wider than a phone: the cue is not exercised"
+                assert t["wrapped"] and t["overflowX"] == "auto" and t["focusable"] and t["name"], (name, t)
+                assert "gradient" in t["cue"], (name, t)  # the edge shadow that shows more is there
+            assert any(t["scrolls"] for t in tables), f"no table on {name} is wider than a phone: the cue is not exercised"
+        shots(page, f"13-{console}-phone", doc=console == "controller", full_page=False)  # the README shows the controller's
         last = page.locator("nav[aria-label=Main] a").last
         last.scroll_into_view_if_needed()
         assert last.is_visible() and page.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1")
-        shots(page, f"axe-{console}-phone-nav", full_page=False)
     finally:
         ctx.close()
