@@ -28,6 +28,11 @@
     }
   });
   document.addEventListener("DOMContentLoaded", function () {
+    // On a phone the navigation scrolls sideways: bring the current page's entry into view.
+    var cur = document.querySelector(".top nav [aria-current=page]"), nav = cur && cur.closest("nav");
+    if (nav && nav.scrollWidth > nav.clientWidth) {
+      nav.scrollLeft += cur.getBoundingClientRect().left - nav.getBoundingClientRect().left - (nav.clientWidth - cur.offsetWidth) / 2;
+    }
     document.querySelectorAll("dialog[data-show]").forEach(function (d) {
       if (d.showModal && !d.open) { d.showModal(); }
     });
