@@ -167,6 +167,7 @@ class TestGate:
         store.create_schema()
         gates = [LoginGate(store, login_attempts, policy=LoginPolicy(), clock=system_clock) for _ in range(2)]
         checked: list[int] = []
+        refusals: list[LicensorError] = []
 
         def guess(i: int) -> str:
             def verify() -> None:
@@ -177,7 +178,7 @@ class TestGate:
                 gates[i % 2].attempt("Admin", f"10.0.0.{i}", verify)
                 return "wrong"
             except LicensorError as e:
-                assert e.code == "rate_limited" and e.details["retry_after"] > 0
+                refusals.append(e)
                 return "limited"
 
         try:
@@ -186,6 +187,7 @@ class TestGate:
         finally:
             store.close()
         assert len(checked) == 5 and outcomes.count("wrong") == 5 and outcomes.count("limited") == 11
+        assert all(e.code == "rate_limited" and e.details["retry_after"] > 0 for e in refusals), refusals
 
 
 # -- the controller ---------------------------------------------------------------------
