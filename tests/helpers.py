@@ -31,7 +31,9 @@ def wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path | None, wha
     """Wait until the server ``proc`` answers ``base/healthz``; fail with its log if it exits or never answers."""
     import httpx
 
-    said = lambda: log.read_text() if log is not None else "(no log kept)"  # noqa: E731
+    def said() -> str:
+        return log.read_text() if log is not None else "(no log kept)"
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
