@@ -25,7 +25,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Coroutine, Iterator, Mapping
-from contextlib import ExitStack, contextmanager, redirect_stderr, redirect_stdout
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
@@ -247,6 +247,17 @@ class Running:
             self.headers[name] = {"authorization": f"Bearer {token}"}
 
 
+@contextmanager
+def running(app: Any, *, socket: bool = False) -> Iterator[Running]:
+    """``app`` running in process: through the ASGI transport, or (``socket``) under uvicorn on 127.0.0.1."""
+    if socket:
+        with serve(app) as base:
+            yield Running(None, base)
+    else:
+        with App(app) as asgi:
+            yield Running(asgi)
+
+
 def make_issuer(database_url: str, data_dir: Path) -> dict[str, str]:
     """A new issuer database with a signing key, the admin user ``ada`` and one API token per scope (``admin``: all).
 
@@ -270,11 +281,7 @@ def issuer(database_url: str, *, socket: bool = False, **settings: Any) -> Itera
     with tempfile.TemporaryDirectory(prefix="issuer-") as tmp:
         tokens = make_issuer(database_url, Path(tmp))
         app = issuer_app(IssuerSettings(database_url=database_url, cookie_secure=False, **settings))
-        with ExitStack() as stack:
-            if socket:
-                run = Running(None, stack.enter_context(serve(app)))
-            else:
-                run = Running(stack.enter_context(App(app)))
+        with running(app, socket=socket) as run:
             run.extra["tokens"] = tokens
             run._callers(tokens)
             with run.client() as c:
@@ -294,10 +301,6 @@ class ControllerSetup:
     installation: Installation
     admin_token: str
     join_token: str
-
-    def cli(self, *args: str | Path, stdin: str = "") -> Ran:
-        """``licensor <args> --database-url <this database>`` in process, on this host's factors."""
-        return cli(*args, "--database-url", self.database_url, stdin=stdin, env=FACTOR_ENV)
 
 
 def make_controller(database_url: str, data_dir: Path, vendor: TestVendor | None = None) -> ControllerSetup:
@@ -332,11 +335,7 @@ def controller(database_url: str, *, socket: bool = False, **settings: Any) -> I
     with tempfile.TemporaryDirectory(prefix="controller-") as tmp:
         setup = make_controller(database_url, Path(tmp))
         app = controller_app(ControllerSettings(database_url=database_url, factors=FACTORS, **settings))
-        with ExitStack() as stack:
-            if socket:
-                run = Running(None, stack.enter_context(serve(app)))
-            else:
-                run = Running(stack.enter_context(App(app)))
+        with running(app, socket=socket) as run:
             run.extra.update(vendor=setup.vendor, installation=setup.installation, setup=setup)
             run._callers({"admin": setup.admin_token, "agent": setup.join_token})
             yield run
