@@ -9,6 +9,10 @@ import sys
 import time
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from sqlalchemy import Result
 
 
 def run_licensor(*args: str, env: Mapping[str, str], input: str | None = None, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -27,7 +31,9 @@ def wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path | None, wha
     """Wait until the server ``proc`` answers ``base/healthz``; fail with its log if it exits or never answers."""
     import httpx
 
-    said = lambda: log.read_text() if log is not None else "(no log kept)"  # noqa: E731
+    def said() -> str:
+        return log.read_text() if log is not None else "(no log kept)"
+
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -50,3 +56,19 @@ def terminate(proc: subprocess.Popen[bytes] | None) -> None:
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait(5)
+
+
+def sql(database_url: str, statement: str, **params: Any) -> Result[Any]:
+    """Run one SQL statement on the database at ``database_url`` (committed) and return its rows, read whole.
+
+    For tests that tamper with what a service stored, as someone with the database would."""
+    from sqlalchemy import create_engine, text
+
+    url = "postgresql+psycopg://" + database_url.removeprefix("postgresql://") if database_url.startswith("postgresql://") else database_url
+    engine = create_engine(url)
+    try:
+        with engine.begin() as c:
+            result = c.execute(text(statement), params)
+            return result.freeze()() if result.returns_rows else result
+    finally:
+        engine.dispose()

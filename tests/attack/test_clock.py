@@ -66,7 +66,7 @@ class Tally:
 
 @pytest.fixture
 def srv(database_url: str, free_port: int, tmp_path: Path) -> Iterator[Server]:
-    server = Server(database_url, free_port, tmp_path)
+    server = Server(database_url, free_port, tmp_path, process=True)  # a process: the suite kills and restarts it
     try:
         yield server.start()
     finally:

@@ -176,7 +176,8 @@ def _put(case: Any, draw: Any, where: str, name: str, values: list[str]) -> None
 
 @pytest.fixture(scope="module")
 def issuer_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    with issuer(f"sqlite:///{tmp_path_factory.mktemp('fuzz-issuer') / 'issuer.db'}", login_limit=1_000_000) as run:
+    # On a socket: schemathesis reads the document and makes its calls over HTTP.
+    with issuer(f"sqlite:///{tmp_path_factory.mktemp('fuzz-issuer') / 'issuer.db'}", socket=True, login_limit=1_000_000) as run:
         yield run
 
 
@@ -218,7 +219,7 @@ def _issuer_callers(run: Running) -> list[Caller]:
 
 @pytest.fixture(scope="module")
 def controller_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
-    with controller(f"sqlite:///{tmp_path_factory.mktemp('fuzz-controller') / 'controller.db'}") as run:
+    with controller(f"sqlite:///{tmp_path_factory.mktemp('fuzz-controller') / 'controller.db'}", socket=True) as run:
         yield run
 
 

@@ -16,7 +16,7 @@ from tests.inprocess import controller, issuer
 def test_docs_render_with_no_outside_host(browser: Any, tmp_path: Path, kind: str) -> None:
     """Defect 12: Swagger UI loads only from the service and shows its operations; nothing is asked of another host."""
     outside: list[str] = []
-    with (issuer if kind == "issuer" else controller)(f"sqlite:///{tmp_path / 'db.sqlite'}") as run:
+    with (issuer if kind == "issuer" else controller)(f"sqlite:///{tmp_path / 'db.sqlite'}", socket=True) as run:
         ctx = browser.new_context()
         try:
 

@@ -1,8 +1,12 @@
-"""A real ``licensor controller serve`` process per test, on SQLite or PostgreSQL.
+"""A controller per test, on SQLite or PostgreSQL: in this process by default, a real server process where the process is under test.
 
-The server's clock is shifted through the test-only fake clock
-(``LICENSOR_UNSAFE_FAKE_CLOCK_FILE`` + ``LICENSOR_UNSAFE_ALLOW_FAKE_CLOCK=1``);
-the machine's clock is never touched.
+``server`` is ``create_app`` called through httpx's ASGI transport (``tests.inprocess.App``),
+its clock shifted by an offset the test sets.  Tests marked ``socket`` get the same app
+under uvicorn on 127.0.0.1 (an agent process needs an address to call).
+``make_server(workers=2)`` or ``make_server(process=True)`` starts ``licensor controller
+serve`` in a subprocess, with its clock shifted through the test-only fake clock
+(``LICENSOR_UNSAFE_FAKE_CLOCK_FILE`` + ``LICENSOR_UNSAFE_ALLOW_FAKE_CLOCK=1``); the
+machine's clock is never touched.
 """
 
 from __future__ import annotations
@@ -13,6 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -20,88 +25,119 @@ from typing import Any
 import httpx
 import pytest
 
-from licensor.controller.host import collect_factors
-from licensor.controller.runtime import Controller
-from licensor.controller.service import ControllerService
-from licensor.controller.store import Store
-from licensor.testing import TestVendor
+from licensor.controller.app import ControllerSettings, create_app
 
 from ..helpers import run_licensor, terminate, wait_healthy
+from ..inprocess import FACTOR_ENV, FACTORS, App, Ran, cli, make_controller, serve
 
-ENV = {"LICENSOR_CLUSTER_ID": "cluster-under-test", "LICENSOR_MACHINE_ID": "machine-under-test"}
+ENV = FACTOR_ENV
 
 
 def licensor(
     *args: str, env: dict[str, str] | None = None, stdin: str | None = None, timeout: float = 120
 ) -> subprocess.CompletedProcess[str]:
+    """The real ``licensor`` command in a subprocess, on this host's factors."""
     return run_licensor(*args, env={**os.environ, **ENV, **(env or {})}, input=stdin, timeout=timeout)
 
 
-class Server:
-    """One controller database and the server process in front of it."""
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "socket: the controller is served on 127.0.0.1 (an agent process calls it)")
 
-    def __init__(self, url: str, port: int, tmp: Path, *, ttl: float = 60.0, workers: int = 1):
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if item.path.name == "test_agent.py" and item.path.parent.name == "controller":
+            item.add_marker(pytest.mark.socket)  # its agents are ``licensor agent run`` processes
+
+
+class Server:
+    """One controller database and the service in front of it: in process, on a socket, or a ``serve`` process."""
+
+    def __init__(self, url: str, port: int, tmp: Path, *, ttl: float = 60.0, workers: int = 1, process: bool = False, socket: bool = False):
         self.url, self.port, self.tmp, self.ttl, self.workers = url, port, tmp, ttl, workers
-        self.base = f"http://127.0.0.1:{port}"
-        self.clock_file = tmp / "clock-offset"
+        self.process = process or workers > 1
+        self.socket = socket
+        self.offset = timedelta(0)
+        self.clock_file = tmp / "clock-offset"  # the server process's fake clock
         self.clock_file.write_text("0")
-        self.vendor = TestVendor()
+        setup = make_controller(url, tmp / "controller-cli")
+        self.vendor, self.installation = setup.vendor, setup.installation
+        self.admin_token, self.join_token = setup.admin_token, setup.join_token
+        self.base = ""
         self.proc: subprocess.Popen[bytes] | None = None
         self.log = tmp / "server.log"
-        old = dict(os.environ)
-        os.environ.update(ENV)
-        try:
-            svc = ControllerService(Store(url), factors=collect_factors())
-            svc.init(self.vendor.keyring, product="demo")
-            ctl = Controller(svc)
-            self.admin_token = ctl.create_token("admin_token", "tests")
-            self.join_token = ctl.create_token("join_token", "tests")
-            with svc.store.tx() as c:
-                self.installation = svc.installation(c)
-            svc.store.close()
-        finally:
-            os.environ.clear()
-            os.environ.update(old)
+        self._running: ExitStack | None = None
+        self._app: App | None = None
+        self.http = httpx.Client()
         self.serial = 0
         self.seat_secrets: dict[tuple[str, str], str] = {}  # (kind, id) -> the seat secret its last join answered
         self.admin = {"authorization": f"Bearer {self.admin_token}"}
         self.agent = {"authorization": f"Bearer {self.join_token}"}
 
-    # -- process ----------------------------------------------------------------
+    # -- the service ---------------------------------------------------------------
 
     def start(self) -> Server:
-        env = {
-            **os.environ,
-            **ENV,
-            "LICENSOR_UNSAFE_FAKE_CLOCK_FILE": str(self.clock_file),
-            "LICENSOR_UNSAFE_ALLOW_FAKE_CLOCK": "1",
-        }
+        if self.process:
+            self._start_process()
+            self.http = httpx.Client(base_url=self.base, timeout=30)
+            return self
+        settings = ControllerSettings(database_url=self.url, heartbeat_ttl=self.ttl, clock=self.now, factors=FACTORS)
+        self._running = ExitStack()
+        if self.socket:
+            self.base = self._running.enter_context(serve(create_app(settings)))
+            self.http = self._running.enter_context(httpx.Client(base_url=self.base, timeout=30))
+        else:
+            self._app = self._running.enter_context(App(create_app(settings)))
+            self.http = self._running.enter_context(self._app.client())
+            self.base = str(self.http.base_url).rstrip("/")
+        return self
+
+    def _start_process(self) -> None:
+        env = {**os.environ, **ENV, "LICENSOR_UNSAFE_FAKE_CLOCK_FILE": str(self.clock_file), "LICENSOR_UNSAFE_ALLOW_FAKE_CLOCK": "1"}
         args = ["controller", "serve", "--port", str(self.port), "--database-url", self.url, "--heartbeat-ttl", str(self.ttl)]
         if self.workers > 1:
             args += ["--workers", str(self.workers)]
+        self.base = f"http://127.0.0.1:{self.port}"
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "licensor", *args], env=env, stdout=self.log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True
         )
         wait_healthy(self.proc, self.base, self.log, "server")
-        return self
 
     def stop(self) -> None:
         terminate(self.proc)
         self.proc = None
+        if self._running is not None:
+            self._running.close()
+            self._running, self._app = None, None
+        self.http.close()
 
     def restart(self) -> None:
         self.stop()
         self.start()
 
+    def client(self, **kw: Any) -> httpx.Client:
+        """A new client of the service (the caller closes it)."""
+        if self._app is not None:
+            return self._app.client(**kw)
+        return httpx.Client(base_url=self.base, timeout=30, **kw)
+
+    def async_client(self, **kw: Any) -> httpx.AsyncClient:
+        """A new async client of the service, for agents and bursts (the caller closes it)."""
+        if self._app is not None:
+            return self._app.async_client(**kw)
+        return httpx.AsyncClient(base_url=self.base, **{"timeout": 60, **kw})
+
     # -- clock and keys -----------------------------------------------------------
 
     def shift_clock(self, **delta: float) -> None:
         """Set the server's clock to real time plus ``delta`` (test-only fake clock)."""
-        self.clock_file.write_text(str(timedelta(**delta).total_seconds()))
-        time.sleep(0.05)
+        self.offset = timedelta(**delta)
+        self.clock_file.write_text(str(self.offset.total_seconds()))
+        if self.process:
+            time.sleep(0.05)
 
     def now(self) -> datetime:
-        return datetime.now(UTC) + timedelta(seconds=float(self.clock_file.read_text() or 0))
+        return datetime.now(UTC) + self.offset
 
     def key(self, **kw: Any) -> str:
         """A license key for this controller's installation; the serial goes up with every key."""
@@ -113,12 +149,10 @@ class Server:
     # -- HTTP ---------------------------------------------------------------------
 
     def get(self, path: str, admin: bool = True, **kw: Any) -> httpx.Response:
-        return httpx.get(self.base + path, headers=self.admin if admin else self.agent, timeout=30, **kw)
+        return self.http.get(path, headers=self.admin if admin else self.agent, **kw)
 
     def activate(self, key: str) -> dict[str, Any]:
-        r = httpx.post(
-            self.base + "/api/v1/license/activate", content=key, headers={**self.admin, "content-type": "text/plain"}, timeout=30
-        )
+        r = self.http.post("/api/v1/license/activate", content=key, headers={**self.admin, "content-type": "text/plain"})
         assert r.status_code == 200, r.text
         return dict(r.json())
 
@@ -139,38 +173,41 @@ class Server:
 
     def join(self, node: str, kind: str = "node", secret: str | None = "") -> httpx.Response:
         """A join; ``secret`` None presents the secret of this seat's last join (a rejoin)."""
-        r = httpx.post(f"{self.base}/api/v1/{kind}s/join", json={f"{kind}_id": node}, headers=self._seat(node, kind, secret), timeout=30)
+        r = self.http.post(f"/api/v1/{kind}s/join", json={f"{kind}_id": node}, headers=self._seat(node, kind, secret))
         return self._keep_secret(kind, node, r)
 
     def heartbeat(self, node: str, kind: str = "node", secret: str | None = None) -> httpx.Response:
         """A heartbeat, by default with the seat's secret from its last join."""
-        return httpx.post(f"{self.base}/api/v1/{kind}s/{node}/heartbeat", headers=self._seat(node, kind, secret), timeout=30)
+        return self.http.post(f"/api/v1/{kind}s/{node}/heartbeat", headers=self._seat(node, kind, secret))
 
     def leave(self, node: str, kind: str = "node", secret: str | None = None, admin: bool = False) -> httpx.Response:
         """A leave, by default with the seat's secret; ``admin`` releases it with the admin token instead."""
         headers = self.admin if admin else self._seat(node, kind, secret)
-        return httpx.delete(f"{self.base}/api/v1/{kind}s/{node}", headers=headers, timeout=30)
+        return self.http.delete(f"/api/v1/{kind}s/{node}", headers=headers)
 
     def join_all(self, ids: list[str], kind: str = "node") -> list[httpx.Response]:
         """Every id joins at once (concurrent requests, one connection each)."""
 
         async def go() -> list[httpx.Response]:
             limits = httpx.Limits(max_connections=len(ids) + 1)
-            async with httpx.AsyncClient(base_url=self.base, headers=self.agent, limits=limits, timeout=60) as c:
+            async with self.async_client(headers=self.agent, limits=limits) as c:
                 return list(await asyncio.gather(*(c.post(f"/api/v1/{kind}s/join", json={f"{kind}_id": i}) for i in ids)))
 
         return [self._keep_secret(kind, i, r) for i, r in zip(ids, asyncio.run(go()), strict=True)]
 
-    def cli(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-        return licensor(*args, "--database-url", self.url, stdin=stdin)
+    def cli(self, *args: str, stdin: str = "") -> Ran:
+        """``licensor <args> --database-url <this database>``, in process."""
+        return cli(*args, "--database-url", self.url, stdin=stdin, env=ENV)
 
 
 @pytest.fixture
-def make_server(database_url: str, free_port: int, tmp_path: Path) -> Iterator[Any]:
-    """``make_server(ttl=…, workers=…)`` -> a started Server on this test's backend."""
+def make_server(database_url: str, free_port: int, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """``make_server(ttl=…, workers=…, process=…)`` -> a started Server on this test's backend."""
     made: list[Server] = []
+    socket = request.node.get_closest_marker("socket") is not None
 
     def make(**kw: Any) -> Server:
+        kw.setdefault("socket", socket)
         srv = Server(database_url, free_port, tmp_path, **kw)
         made.append(srv)
         return srv.start()

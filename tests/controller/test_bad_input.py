@@ -35,7 +35,7 @@ HUGE = b"{" + b'"a":"' + b"x" * (1024 * 1024) + b'"}'
 
 
 def endpoints(server: Server) -> list[tuple[str, str]]:
-    doc = httpx.get(server.base + "/openapi.json").json()
+    doc = server.http.get("/openapi.json").json()
     out = []
     for path, methods in doc["paths"].items():
         for method in methods:
@@ -65,7 +65,7 @@ class TestBadInput:
         server.activate(server.key(nodes=3, remote_clusters=1))
         eps = endpoints(server)
         assert ("POST", "/api/v1/nodes/join") in eps and ("GET", "/api/v1/updates") in eps and len(eps) >= 17
-        with httpx.Client(base_url=server.base, timeout=30) as c:
+        with server.client() as c:
             for method, path in eps:
                 url = fill(path)
                 api = path.startswith("/api/")
@@ -107,7 +107,7 @@ class TestBadInput:
             ("GET", "/api/v1/usage/2026-01"),
         ]
         for method, path in admin_only:
-            r = httpx.request(method, server.base + path, headers=server.agent, content=b"x")
+            r = server.http.request(method, path, headers=server.agent, content=b"x")
             assert r.status_code == 403 and assert_clean(r, path)["code"] == "forbidden", path
         assert server.get("/api/v1/license", admin=False).status_code == 200
         assert server.join("n1").json()["code"] == "missing"
@@ -117,7 +117,7 @@ class TestBadInput:
         from licensor.testing import TestVendor
 
         def act(content: bytes, ctype: str = "text/plain") -> dict[str, Any]:
-            r = httpx.post(server.base + "/api/v1/license/activate", content=content, headers={**server.admin, "content-type": ctype})
+            r = server.http.post("/api/v1/license/activate", content=content, headers={**server.admin, "content-type": ctype})
             assert 400 <= r.status_code < 500, r.text
             return assert_clean(r, "activate")
 
@@ -126,17 +126,17 @@ class TestBadInput:
         assert act(b"\xff\xfe\xfa")["code"] == "malformed"
         foreign = TestVendor().issue(server.installation, serial=1)
         assert act(foreign.encode())["code"] == "unknown_key"
-        r = httpx.post(server.base + "/api/v1/license/activate", files={"other": ("x.txt", b"abc")}, headers=server.admin)
+        r = server.http.post("/api/v1/license/activate", files={"other": ("x.txt", b"abc")}, headers=server.admin)
         assert r.status_code == 400 and assert_clean(r, "multipart")["code"] == "usage"
         good = server.key(nodes=2)
-        r = httpx.post(server.base + "/api/v1/license/activate", files={"file": ("license.txt", good.encode())}, headers=server.admin)
+        r = server.http.post("/api/v1/license/activate", files={"file": ("license.txt", good.encode())}, headers=server.admin)
         assert r.status_code == 200 and r.json()["status"]["nodes_limit"] == 2
         refused = server.get("/api/v1/audit?event=activation_refused").json()
         assert {e["code"] for e in refused} >= {"malformed", "unknown_key"}
 
 
 class TestEdgesInProcess:
-    """The controller in this process (``create_app`` under uvicorn): e-mail and number refusals at the API and console."""
+    """The controller in this process (``create_app``, ASGI transport): e-mail and number refusals at the API and console."""
 
     @staticmethod
     def signed_in(run: Any) -> tuple[httpx.Client, str]:
@@ -144,7 +144,7 @@ class TestEdgesInProcess:
 
         from tests.inprocess import PASSWORD
 
-        c = httpx.Client(base_url=run.base, timeout=30)  # the caller closes it
+        c = run.client()  # the caller closes it
         assert c.post("/login", data={"username": "admin", "password": PASSWORD, "next": "/"}).status_code == 303
         m = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/settings/license").text)
         assert m

@@ -1,4 +1,6 @@
-"""The controller as a service: real server processes, real HTTP, on SQLite and PostgreSQL."""
+"""The controller as a service, on SQLite and PostgreSQL.
+
+In process (``create_app``), or a real server process where its workers are under test."""
 
 from __future__ import annotations
 
@@ -9,11 +11,14 @@ from datetime import timedelta
 from typing import Any
 
 import httpx
+import pytest
 
 from licensor.agent import Agent, session
 from licensor.usage import decode_usage_report
 
-from .conftest import Server, licensor
+from ..helpers import sql
+from ..inprocess import cli
+from .conftest import Server
 
 
 def wait_for(predicate: Any, timeout: float = 15.0, step: float = 0.1) -> Any:
@@ -35,9 +40,10 @@ def codes(responses: list[httpx.Response]) -> dict[str, int]:
 
 
 class TestNoLicense:
+    @pytest.mark.socket  # the simulator calls the controller's address
     def test_twenty_agents_all_refused_missing(self, server: Server) -> None:
         """With no license, 20 simulated agents are all refused with code missing and a hint; the node count is 0."""
-        r = licensor("agent", "simulate", "--controller", server.base, "--token", server.join_token, "--count", "20", "--json")
+        r = cli("agent", "simulate", "--controller", server.base, "--token", server.join_token, "--count", "20", "--json")
         out = json.loads(r.stdout)
         assert r.returncode == 1, r.stderr
         assert out["admitted"] == 0 and out["by_code"] == {"missing": 20}
@@ -53,7 +59,7 @@ class TestNoLicense:
 class TestSeats:
     def test_exactly_the_limit_admitted_rejoin_and_ttl(self, make_server: Any) -> None:
         """Agents wait; a key for 5 nodes is activated: exactly 5 of 20 hold seats (2 workers); rejoin keeps one seat; silence frees it."""
-        server: Server = make_server(ttl=2.0, workers=2)
+        server: Server = make_server(ttl=2.0, workers=2)  # a subprocess: two worker processes share the limit
 
         async def waiting_agents() -> list[Agent]:
             stop = asyncio.Event()
@@ -212,30 +218,18 @@ class TestClockAndAudit:
         ok = server.cli("controller", "audit", "verify")
         assert ok.returncode == 0 and "intact" in ok.stdout
         assert server.get("/api/v1/audit/verify").json()["ok"] is True
-        from sqlalchemy import delete, select, update
-
-        from licensor.controller import store as s
-
-        db = s.Store(server.url)
-        try:
-            with db.tx() as c:
-                original = c.execute(select(s.audit.c.detail).where(s.audit.c.id == 4)).scalar_one()
-                c.execute(update(s.audit).where(s.audit.c.id == 4).values(detail="nothing to see"))
-            bad = server.cli("controller", "audit", "verify")
-            assert bad.returncode == 1 and "entry 4 was changed" in bad.stderr
-            check = server.get("/api/v1/audit/verify").json()
-            assert check["ok"] is False and check["bad_id"] == 4
-            with db.tx() as c:
-                c.execute(update(s.audit).where(s.audit.c.id == 4).values(detail=original))
-                last = c.execute(select(s.audit.c.id).order_by(s.audit.c.id.desc())).scalars().first()
-            assert server.cli("controller", "audit", "verify").returncode == 0
-            with db.tx() as c:
-                c.execute(delete(s.audit).where(s.audit.c.id == last))
-            tail = server.cli("controller", "audit", "verify")
-            assert tail.returncode == 1 and "newest entries were deleted" in tail.stderr
-            with db.tx() as c:
-                c.execute(delete(s.audit).where(s.audit.c.id == 2))
-            gone = server.cli("controller", "audit", "verify")
-            assert gone.returncode == 1 and "entry 2 is missing" in gone.stderr
-        finally:
-            db.close()
+        original = sql(server.url, "SELECT detail FROM audit WHERE id = 4").scalar_one()
+        sql(server.url, "UPDATE audit SET detail = 'nothing to see' WHERE id = 4")
+        bad = server.cli("controller", "audit", "verify")
+        assert bad.returncode == 1 and "entry 4 was changed" in bad.stderr
+        check = server.get("/api/v1/audit/verify").json()
+        assert check["ok"] is False and check["bad_id"] == 4
+        sql(server.url, "UPDATE audit SET detail = :detail WHERE id = 4", detail=original)
+        last = sql(server.url, "SELECT max(id) FROM audit").scalar_one()
+        assert server.cli("controller", "audit", "verify").returncode == 0
+        sql(server.url, "DELETE FROM audit WHERE id = :id", id=last)
+        tail = server.cli("controller", "audit", "verify")
+        assert tail.returncode == 1 and "newest entries were deleted" in tail.stderr
+        sql(server.url, "DELETE FROM audit WHERE id = 2")
+        gone = server.cli("controller", "audit", "verify")
+        assert gone.returncode == 1 and "entry 2 is missing" in gone.stderr

@@ -1,6 +1,6 @@
 """Seat secrets: a seat belongs to the agent that joined it, not to every holder of the join token.
 
-Real server processes (or the controller in process), on SQLite and PostgreSQL.
+The controller in process (``create_app``; served on 127.0.0.1 where an agent process calls it), on SQLite and PostgreSQL.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import httpx
+import pytest
 from sqlalchemy import select
 
 from licensor.agent import Agent, Result, session
@@ -40,42 +40,42 @@ class TestAnotherAgentCannotTouchASeat:
     def test_join_token_holder_cannot_heartbeat_free_or_take_another_seat(self, server: Server) -> None:
         """Agent B, with the same join token, cannot heartbeat, leave or rejoin agent A's seat: 403/409 with code and hint; A keeps it."""
         server.activate(server.key(nodes=2))
-        base, agent = f"{server.base}/api/v1/nodes", server.agent
-        a = httpx.post(f"{base}/join", json={"node_id": "node-a"}, headers=agent)
+        base, agent, http = "/api/v1/nodes", server.agent, server.http
+        a = http.post(f"{base}/join", json={"node_id": "node-a"}, headers=agent)
         assert a.status_code == 200 and a.json()["status"] == "admitted", a.text
         a_secret = a.json().get("seat_secret", "")
         mine = {**agent, "x-seat-secret": a_secret}
 
         # B: no secret, a made-up one, and the hash-looking kind.
         for headers in (agent, {**agent, "x-seat-secret": "guess"}, {**agent, "x-seat-secret": "0" * 64}):
-            hb = httpx.post(f"{base}/node-a/heartbeat", headers=headers)
+            hb = http.post(f"{base}/node-a/heartbeat", headers=headers)
             assert hb.status_code == 403 and hb.json()["code"] == "seat_secret", hb.text
             assert hb.json()["hint"].startswith("this is not the secret") and "X-Seat-Secret" in hb.json()["hint"]
-            gone = httpx.delete(f"{base}/node-a", headers=headers)
+            gone = http.delete(f"{base}/node-a", headers=headers)
             assert gone.status_code == 403 and gone.json()["code"] == "seat_secret", gone.text
-        taken = httpx.post(f"{base}/join", json={"node_id": "node-a"}, headers=agent)
+        taken = http.post(f"{base}/join", json={"node_id": "node-a"}, headers=agent)
         assert taken.status_code == 409 and taken.json()["code"] == "seat_taken", taken.text
         assert "60 s after its last heartbeat" in taken.json()["hint"] and "admin" in taken.json()["hint"]
         assert "seat_secret" not in taken.json()
 
         # A still holds its seat, with the same secret; B's attempts left no trace but refusals.
         assert _seat_ids(server) == ["node-a"] and server.status()["nodes_used"] == 1
-        assert httpx.post(f"{base}/node-a/heartbeat", headers=mine).status_code == 200
+        assert http.post(f"{base}/node-a/heartbeat", headers=mine).status_code == 200
         assert server.get("/api/v1/audit?event=left").json() == []
         refused = server.get("/api/v1/audit?event=refused").json()
         assert {e["code"] for e in refused} == {"seat_secret", "seat_taken"} and len(refused) == 7
 
         # A leaves with its secret; then the secret is worth nothing.
-        left = httpx.delete(f"{base}/node-a", headers=mine)
+        left = http.delete(f"{base}/node-a", headers=mine)
         assert left.status_code == 200 and left.json()["left"] is True
-        assert httpx.post(f"{base}/node-a/heartbeat", headers=mine).json()["code"] == "not_joined"
+        assert http.post(f"{base}/node-a/heartbeat", headers=mine).json()["code"] == "not_joined"
 
     def test_an_admin_releases_any_seat_without_its_secret(self, server: Server) -> None:
         """The admin token frees a seat whose holder lost its secret (audited as released); an admin heartbeat still needs the secret."""
         server.activate(server.key(nodes=2))
         assert server.join("stuck").status_code == 200
         lost = server.seat_secrets[("node", "stuck")]
-        hb = httpx.post(f"{server.base}/api/v1/nodes/stuck/heartbeat", headers=server.admin)
+        hb = server.http.post("/api/v1/nodes/stuck/heartbeat", headers=server.admin)
         assert hb.status_code == 403 and hb.json()["code"] == "seat_secret"
         r = server.leave("stuck", admin=True)
         assert r.status_code == 200 and r.json()["left"] is True, r.text
@@ -129,6 +129,7 @@ def _killed(proc: subprocess.Popen[str]) -> str:
 
 
 class TestRestartedAgent:
+    @pytest.mark.socket  # the agent is a ``licensor agent run`` process: killed, restarted, signalled
     def test_a_restart_with_the_state_file_rejoins_at_once(self, make_server: Any, tmp_path: Path) -> None:
         """``licensor agent run --state-file``: killed and started again, it rejoins its own seat at once (the TTL is 60 s)."""
         server: Server = make_server(ttl=60.0)
@@ -151,6 +152,7 @@ class TestRestartedAgent:
         assert not state.exists()  # it left on SIGTERM: the secret is dropped with the seat
         assert _seat_ids(server) == []
 
+    @pytest.mark.socket  # the Agent speaks HTTP over its own aiohttp connections
     def test_a_restart_without_its_secret_gets_the_seat_after_the_ttl(self, make_server: Any) -> None:
         """An agent that lost its secret (a new Agent, no state file) is refused seat_taken until its old seat times out, then joins."""
         server: Server = make_server(ttl=3.0)

@@ -1,6 +1,6 @@
 """Protocol edges both services share: ``Allow`` on every 405, error answers declared in OpenAPI, nothing loaded from outside.
 
-Both services run in this process (``create_app`` under uvicorn on 127.0.0.1).
+Both services run in this process (``create_app`` through httpx's ASGI transport).
 """
 
 from __future__ import annotations
@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urljoin, urlsplit
 
-import httpx
 import pytest
 
 from tests.inprocess import PASSWORD, Running, controller, issuer
@@ -34,7 +33,8 @@ def fill(path: str) -> str:
 
 
 def document(svc: Running) -> dict[str, Any]:
-    r = httpx.get(svc.base + "/openapi.json")
+    with svc.client() as c:
+        r = c.get("/openapi.json")
     assert r.status_code == 200
     return dict(r.json())
 
@@ -138,9 +138,9 @@ def _console_pages(kind: str) -> list[str]:
 
 def test_docs_page_is_self_contained(tmp_path: Path) -> None:
     """The /docs page's Content-Security-Policy lets the browser load nothing from another host."""
-    with controller(f"sqlite:///{tmp_path / 'c.db'}") as run:
-        r = httpx.get(run.base + "/docs")
+    with controller(f"sqlite:///{tmp_path / 'c.db'}") as run, run.client() as c:
+        r = c.get("/docs")
         assert r.status_code == 200
         csp = r.headers["content-security-policy"]
         assert "default-src 'self'" in csp and "http" not in csp
-        assert httpx.get(run.base + "/redoc").status_code == 404
+        assert c.get("/redoc").status_code == 404

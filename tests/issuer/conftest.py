@@ -1,4 +1,4 @@
-"""Issuer fixtures: an in-process service on each backend, a running issuer, controllers."""
+"""Issuer fixtures: the issuer in process on each backend, controllers driven by their CLI."""
 
 from __future__ import annotations
 
@@ -8,27 +8,6 @@ from typing import Any
 
 import pytest
 from issuer_helpers import Controller, Server, start_server
-
-from licensor.issuer.migrate import upgrade
-from licensor.issuer.service import IssuerService
-from licensor.issuer.store import Store
-from licensor.testing import FixedClock
-
-
-@pytest.fixture
-def clock() -> FixedClock:
-    return FixedClock()
-
-
-@pytest.fixture
-def service(database_url: str, clock: FixedClock) -> Iterator[IssuerService]:
-    """An issuer service on a migrated database (SQLite and PostgreSQL), with a signing key."""
-    store = Store(database_url)
-    upgrade(store)
-    svc = IssuerService(store, clock=clock)
-    svc.init("test")
-    yield svc
-    store.close()
 
 
 @pytest.fixture
@@ -44,7 +23,7 @@ def controllers(tmp_path: Path) -> Any:
 
 
 @pytest.fixture
-def server(tmp_path: Path, database_url: str, free_port: int) -> Iterator[Server]:
-    srv = start_server(tmp_path / "vendor-data", database_url, free_port)
+def server(tmp_path: Path, database_url: str) -> Iterator[Server]:
+    srv = start_server(tmp_path / "vendor-data", database_url)
     yield srv
     srv.stop()

@@ -1,37 +1,33 @@
-"""Issuer test helpers: controllers driven by the CLI, a real 'licensor vendor serve' process, request codes."""
+"""Issuer test helpers: controllers driven by the CLI, the issuer's app in process, request codes.
+
+Everything runs in this process: the ``licensor`` command through ``licensor.cli.main``
+(``tests.inprocess.cli``), the issuer through ``create_app`` and httpx's ASGI transport.
+"""
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import time
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-from tests.helpers import run_licensor
+from tests.inprocess import ISSUER_SCOPES, App, Ran, cli, ok
 
 from licensor.identity import InstallationKey, hash_factors
-from licensor.issuer.service import SCOPES
+from licensor.issuer.app import create_app
+from licensor.issuer.settings import load_settings
 from licensor.request import Contact, make_request
 from licensor.testing import T0
 
-ENV = {k: v for k, v in os.environ.items() if not k.startswith("LICENSOR_")}
+__all__ = ["Controller", "Server", "licensor", "ok", "request_code", "start_server"]
 
 
-def licensor(
-    *args: str, input: str | None = None, env: dict[str, str] | None = None, timeout: float = 60
-) -> subprocess.CompletedProcess[str]:
-    """Run the real ``licensor`` command in a subprocess, without the caller's ``LICENSOR_*`` settings."""
-    return run_licensor(*args, env={**ENV, **(env or {})}, input=input, timeout=timeout)
-
-
-def ok(proc: subprocess.CompletedProcess[str]) -> subprocess.CompletedProcess[str]:
-    assert proc.returncode == 0, f"exit {proc.returncode}\nstdout: {proc.stdout}\nstderr: {proc.stderr}"
-    return proc
+def licensor(*args: str, input: str = "", env: dict[str, str] | None = None) -> Ran:
+    """The ``licensor`` command, in process, without the caller's ``LICENSOR_*`` settings."""
+    return cli(*args, stdin=input, env=env)
 
 
 def request_code(
@@ -65,7 +61,7 @@ class Controller:
 
     data_dir: Path
 
-    def run(self, *args: str) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str) -> Ran:
         return licensor("controller", *args, "--data-dir", str(self.data_dir))
 
     def init(self, public_set: str) -> str:
@@ -86,68 +82,51 @@ class Controller:
         ok(self.run("request", *args, "--remote-clusters", str(remote_clusters), "--out", str(out)))
         return out.read_text()
 
-    def activate(self, license_text: str) -> subprocess.CompletedProcess[str]:
+    def activate(self, license_text: str) -> Ran:
         f = self.data_dir / f"license-{time.monotonic_ns()}.txt"
         f.write_text(license_text)
         return self.run("activate", str(f))
 
     def status(self) -> dict[str, Any]:
-        proc = self.run("status", "--json")
-        assert proc.returncode in (0, 1), proc.stderr
-        data: dict[str, Any] = json.loads(proc.stdout)
+        ran = self.run("status", "--json")
+        assert ran.code in (0, 1), ran.err
+        data: dict[str, Any] = json.loads(ran.out)
         return data
 
 
 @dataclass
 class Server:
-    """A running ``licensor vendor serve`` process and the means to call it."""
+    """The issuer as ``licensor vendor serve`` would run it, in process, and the means to call it."""
 
-    url: str
     data_dir: Path
     database_url: str
-    proc: subprocess.Popen[bytes]
+    env: dict[str, str]
+    running: ExitStack = field(default_factory=ExitStack)
+    app: App | None = None
     tokens: dict[str, str] = field(default_factory=dict)
 
     def client(self, token: str | None = "admin") -> httpx.Client:  # noqa: S107 - a token name
+        assert self.app is not None, "the issuer is not running"
         headers = {"Authorization": f"Bearer {self.tokens[token]}"} if token else {}
-        return httpx.Client(base_url=self.url, headers=headers, timeout=30)
+        return self.app.client(headers=headers)
 
-    def vendor(self, *args: str, input: str | None = None, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    def vendor(self, *args: str, input: str = "", env: dict[str, str] | None = None) -> Ran:
         """``licensor vendor …`` on the same database as the server."""
         return licensor("vendor", *args, "--data-dir", str(self.data_dir), "--database-url", self.database_url, input=input, env=env)
 
     def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
+        self.running.close()
+        self.app = None
 
 
-def start_server(data_dir: Path, database_url: str, port: int, env: dict[str, str] | None = None) -> Server:
-    base = ["--data-dir", str(data_dir), "--database-url", database_url]
-    ok(licensor("vendor", "init", *base))
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "licensor", "vendor", "serve", "--port", str(port), *base],
-        env={**ENV, **(env or {})},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            raise AssertionError(f"the issuer did not start: {proc.stderr.read().decode() if proc.stderr else ''}")
-        time.sleep(0.1)
-    srv = Server(url, data_dir, database_url, proc)
+def start_server(data_dir: Path, database_url: str, env: dict[str, str] | None = None) -> Server:
+    """``licensor vendor init``, then the app ``licensor vendor serve`` runs (settings from the data dir and ``env``)."""
+    srv = Server(data_dir, database_url, dict(env or {}))
+    ok(srv.vendor("init"))
+    settings = load_settings(data_dir / "vendor", database_url, env=srv.env)
+    srv.app = srv.running.enter_context(App(create_app(settings)))
     # Tokens are made the way an operator makes them: through the CLI.
-    for name, scopes in {"admin": SCOPES, "reader": ("licenses:read",), "usage": ("usage:write",)}.items():
+    for name, scopes in {"admin": ISSUER_SCOPES, "reader": ("licenses:read",), "usage": ("usage:write",)}.items():
         scope_args = [a for s in scopes for a in ("--scope", s)]
-        srv.tokens[name] = ok(srv.vendor("token", "create", "--name", name, *scope_args)).stdout.strip()
+        srv.tokens[name] = ok(srv.vendor("token", "create", "--name", name, *scope_args)).out.strip()
     return srv

@@ -1,6 +1,7 @@
 """Bad input at the issuer's HTTP edges (API and console): a 4xx with code and hint, never a 500.
 
-The issuer runs in this process (``create_app`` under uvicorn on 127.0.0.1, lifespan running).
+The issuer runs in this process (``create_app`` through httpx's ASGI transport, lifespan running);
+the login bodies go to it under uvicorn on 127.0.0.1, since they check the connection stays open.
 """
 
 from __future__ import annotations
@@ -42,6 +43,13 @@ def srv(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 
 @pytest.fixture(scope="module")
+def srv_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
+    """The issuer served by uvicorn on 127.0.0.1: keep-alive connections are the server's."""
+    with issuer(f"sqlite:///{tmp_path_factory.mktemp('issuer') / 'issuer.db'}", socket=True) as run:
+        yield run
+
+
+@pytest.fixture(scope="module")
 def license_id(srv: Running) -> str:
     _, code = request_code()
     with srv.client("admin") as c:
@@ -53,7 +61,7 @@ def license_id(srv: Running) -> str:
 @contextmanager
 def console(srv: Running) -> Iterator[tuple[httpx.Client, str]]:
     """A signed-in console browser and the CSRF token its forms carry."""
-    with httpx.Client(base_url=srv.base, timeout=30) as c:
+    with srv.client() as c:
         r = c.post("/login", data={"username": "ada", "password": PASSWORD, "next": "/issue"})
         assert r.status_code == 303, r.text
         page = c.get("/issue").text
@@ -76,10 +84,10 @@ class TestLogin:
         b"",
     )
 
-    def test_malformed_login_bodies_are_refused_and_the_connection_stays(self, srv: Running) -> None:
+    def test_malformed_login_bodies_are_refused_and_the_connection_stays(self, srv_socket: Running) -> None:
         """Defect 5: malformed JSON, [], null, non-UTF-8, deep JSON: 400/422 with code and hint; the next login on the
         same keep-alive connection works."""
-        with httpx.Client(base_url=srv.base, timeout=30) as c:
+        with srv_socket.client() as c:
             for body in self.BAD:
                 r = c.post("/api/v1/login", content=body, headers={"content-type": "application/json"})
                 refused(r, (400, 422))
@@ -99,7 +107,7 @@ class TestNumbersAndDates:
             assert c.get("/api/v1/licenses", params={"offset": 10}).status_code == 200
 
     @pytest.mark.parametrize(
-        "terms, field",
+        ("terms", "field"),
         [
             ({"months": 10**6}, "months"),
             ({"months": 10**10}, "months"),

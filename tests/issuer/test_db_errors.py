@@ -32,14 +32,13 @@ def store(database_url: str) -> Iterator[Store]:
 
 
 def failing(store: Store, values: dict[str, Any]) -> DBAPIError:
+    if isinstance(values.get("id"), str):  # a value of the wrong type, past SQLAlchemy's own checks
+        statement: Any = text("INSERT INTO customers (id, name, email, contact, created_at) VALUES (:id, 'x', '', '', :at)")
+        params = {"id": values["id"], "at": NOW}
+    else:
+        statement, params = s.customers.insert().values(**values), {}
     with pytest.raises(DBAPIError) as caught, store.tx() as c:
-        if isinstance(values.get("id"), str):  # a value of the wrong type, past SQLAlchemy's own checks
-            c.execute(
-                text("INSERT INTO customers (id, name, email, contact, created_at) VALUES (:id, 'x', '', '', :at)"),
-                {"id": values["id"], "at": NOW},
-            )
-        else:
-            c.execute(s.customers.insert().values(**values))
+        c.execute(statement, params)
     return caught.value
 
 

@@ -1,4 +1,4 @@
-"""The issuer as a real ``licensor vendor serve`` process, with controllers driven by their CLI (SQLite and PostgreSQL)."""
+"""The issuer as ``licensor vendor serve`` runs it, in process, with controllers driven by their CLI (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import httpx
 from issuer_helpers import Controller, Server, ok, start_server
 
 from licensor.license import add_months
@@ -173,9 +172,7 @@ def _free_port() -> int:
 
 
 class TestMail:
-    def test_license_mailed_over_smtp_and_attachment_activates(
-        self, tmp_path: Path, database_url: str, free_port: int, controllers: Any
-    ) -> None:
+    def test_license_mailed_over_smtp_and_attachment_activates(self, tmp_path: Path, database_url: str, controllers: Any) -> None:
         """Must show 4: an SMTP server on loopback receives the license; its attachment activates."""
         from aiosmtpd.controller import Controller as SMTPController
 
@@ -184,7 +181,7 @@ class TestMail:
         smtpd = SMTPController(inbox, hostname="127.0.0.1", port=smtp_port)
         smtpd.start()
         env = {"LICENSOR_SMTP_HOST": "127.0.0.1", "LICENSOR_SMTP_PORT": str(smtp_port), "LICENSOR_SMTP_FROM": "licensing@vendor.example"}
-        srv = start_server(tmp_path / "vendor", database_url, free_port, env=env)
+        srv = start_server(tmp_path / "vendor", database_url, env=env)
         try:
             ctl: Controller = controllers()
             ctl.init(public_set(srv))
@@ -215,7 +212,8 @@ class TestMail:
 
 class TestAuth:
     def _routes(self, srv: Server) -> list[tuple[str, str]]:
-        spec = httpx.get(srv.url + "/openapi.json").json()
+        with srv.client(None) as c:
+            spec = c.get("/openapi.json").json()
         return [
             (m.upper(), p.replace("{", "").replace("}", "")) for p, ops in spec["paths"].items() for m in ops if p.startswith("/api/v1/")
         ]
@@ -251,7 +249,7 @@ class TestAuth:
     def test_login_session_csrf_and_rate_limit(self, server: Server) -> None:
         """Must show 6: sessions are Secure/HttpOnly/SameSite=Strict with CSRF; failed logins are rate limited."""
         ok(server.vendor("admin", "create-user", "ada", "--password-stdin", input="correct horse battery staple\n"))
-        with httpx.Client(base_url=server.url) as c:
+        with server.client(None) as c:
             r = c.post("/api/v1/login", json={"username": "ada", "password": "correct horse battery staple"})
             assert r.status_code == 200, r.text
             cookie_header = r.headers["set-cookie"]
