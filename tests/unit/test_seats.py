@@ -64,7 +64,7 @@ class TestAdmit:
         assert c.outcomes == ("rejoined", "rejoined") and c.rejoined == ("z",)
 
     def test_negative_numbers_are_refused(self) -> None:
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="cannot be negative"):
             seats.admit([], {}, -1, 1, T0, TTL)
 
 

@@ -72,9 +72,9 @@ class TestDecide:
 
     def test_bad_policy_is_refused(self) -> None:
         """A limit of 0 would lock everyone out."""
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="at least 1"):
             LoginPolicy(user_limit=0)
-        with pytest.raises(ValueError):
+        with pytest.raises(ValueError, match="must be positive"):
             LoginPolicy(window=timedelta(0))
 
 
