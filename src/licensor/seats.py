@@ -56,10 +56,10 @@ class Seat:
 
 @dataclass(frozen=True)
 class Holder:
-    """What is stored of a held seat: its secret's hash (None: given before seats had secrets), and when it was last heard from."""
+    """A held seat: its secret's hash (None: given before secrets), when last heard from (None: not read; counts as live)."""
 
     secret_hash: str | None
-    last_seen: datetime
+    last_seen: datetime | None
 
 
 @dataclass(frozen=True)
@@ -134,7 +134,7 @@ def admit(
                 what = "refused"
         elif presents(h.secret_hash, secret):
             what = "rejoined"
-        elif h.secret_hash is None or now - h.last_seen > ttl:
+        elif h.secret_hash is None or (h.last_seen is not None and now - h.last_seen > ttl):
             what = "reclaimed"
             seen[rid] = fresh
         else:

@@ -42,7 +42,7 @@ class Controller:
         self.monotonic = monotonic
         self._watch: Watch | None = None  # this process's clock readings (see licensor.trusted_time)
         self.verdicts = Verdicts(svc)
-        self.seating = Seats(svc.store, self.license, svc.clock, self.ttl, self._observe_time)
+        self.seating = Seats(svc.store, self.verdicts, svc.clock, self.ttl, self._observe_time)
         self.accounts = Accounts(svc.store, svc.clock)
         self.usage = Usage(svc, svc.clock)
 

@@ -82,12 +82,11 @@ class Seats:
     def _kind(self, c: Connection, kind: str, ops: list[Op], verdict: Verdict, now: datetime, entries: list[audit.Entry]) -> list[Outcome]:
         """Load, decide and store the requests of one kind; a join short of room sweeps silent seats first."""
         reqs = [seats.Request(o.op, o.id, o.secret, o.admin) for o in ops]
-        ids = list(dict.fromkeys(o.id for o in ops))
-        d = seats.decide(kind, reqs, verdict, store.holders(c, kind, ids), store.count(c, kind), now, self.ttl)
+        d = seats.decide(kind, reqs, verdict, *self._load(c, kind, ops, verdict), now, self.ttl)
         if d.short:
             spare = {*d.freed, *(r.id for r, o in zip(reqs, d.outcomes, strict=True) if o.status == "alive")}
             if store.sweep(c, kind, now, self.ttl, spare):
-                d = seats.decide(kind, reqs, verdict, store.holders(c, kind, ids), store.count(c, kind), now, self.ttl)
+                d = seats.decide(kind, reqs, verdict, *self._load(c, kind, ops, verdict), now, self.ttl)
         keys = {rid: secrets.token_urlsafe(32) for rid in (*d.seated, *d.rekeyed)}
         addr = {o.id: o.address for o in ops if o.op == "join"}
         if d.freed:
@@ -102,6 +101,15 @@ class Seats:
             store.record_peak(c, kind, d.peak, now, self.peaks)
         entries.extend(audit.Entry(*e) for e in d.events)
         return [replace(o, secret=keys[r.id]) if o.status == "admitted" else o for r, o in zip(reqs, d.outcomes, strict=True)]
+
+    @staticmethod
+    def _load(c: Connection, kind: str, ops: list[Op], verdict: Verdict) -> tuple[dict[str, seats.Holder], int]:
+        """What ``decide`` reads: the holders of the ids asked for, and the seats held (only joins a license admits need the count
+        and the holders' last heard-from times)."""
+        if verdict.keeps_seats and any(o.op == "join" for o in ops):
+            return store.holders(c, kind, dict.fromkeys(o.id for o in ops)), store.count(c, kind)
+        ids = dict.fromkeys(o.id for o in ops if o.op != "join")
+        return (store.secret_holders(c, kind, ids) if ids else {}), 0
 
     def sweep(self) -> int:
         """Free every seat whose holder went silent; returns how many.  Also a reading for the trusted-time mark."""
