@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from itertools import pairwise
 from datetime import timedelta
+from itertools import pairwise
 
 from licensor.controller.audit.chain import GENESIS, Entry, Link, head, link, verify
 from licensor.testing import T0
