@@ -142,30 +142,9 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
             f"no license is active on installation {inst.id}: request a code on the License page "
             "(or 'licensor controller request'), send it to your vendor, then activate the key you get back",
         )
-    if lic.product != inst.product:
-        return Verdict(
-            "wrong_product",
-            f"this key is for product '{lic.product}', but this is '{inst.product}': ask your vendor for a key for '{inst.product}'",
-            lic,
-        )
-    if lic.installation_id != inst.id:
-        return Verdict(
-            "wrong_installation",
-            f"this key was issued for installation {lic.installation_id}; this is installation {inst.id}: "
-            "send this installation's request code to your vendor and ask for a key for it",
-            lic,
-            details={"issued_for": lic.installation_id, "this_installation": inst.id},
-        )
-    if not lic.binding.satisfied_by(inst.factors):
-        differ = lic.binding.mismatches(inst.factors)
-        return Verdict(
-            "wrong_installation",
-            f"this key is bound to installation {inst.id} on other hardware: the {', '.join(differ)} "
-            f"{'factor differs' if len(differ) == 1 else 'factors differ'} from when the code was made; "
-            "if the installation moved, send a new request code to your vendor and ask for a rehost",
-            lic,
-            details={"factors_changed": differ},
-        )
+    foreign = _foreign(lic, inst)
+    if foreign is not None:
+        return foreign
     if lic.serial < inst.highest_serial:
         return Verdict(
             "superseded",
@@ -205,6 +184,35 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
             lic,
         )
     return _valid(f"licensed to {lic.customer} for {lic.nodes} nodes", lic, warnings)
+
+
+def _foreign(lic: License, inst: Installation) -> Verdict | None:
+    """``wrong_product`` or ``wrong_installation`` when the key is not for this installation, else None."""
+    if lic.product != inst.product:
+        return Verdict(
+            "wrong_product",
+            f"this key is for product '{lic.product}', but this is '{inst.product}': ask your vendor for a key for '{inst.product}'",
+            lic,
+        )
+    if lic.installation_id != inst.id:
+        return Verdict(
+            "wrong_installation",
+            f"this key was issued for installation {lic.installation_id}; this is installation {inst.id}: "
+            "send this installation's request code to your vendor and ask for a key for it",
+            lic,
+            details={"issued_for": lic.installation_id, "this_installation": inst.id},
+        )
+    if not lic.binding.satisfied_by(inst.factors):
+        differ = lic.binding.mismatches(inst.factors)
+        return Verdict(
+            "wrong_installation",
+            f"this key is bound to installation {inst.id} on other hardware: the {', '.join(differ)} "
+            f"{'factor differs' if len(differ) == 1 else 'factors differ'} from when the code was made; "
+            "if the installation moved, send a new request code to your vendor and ask for a rehost",
+            lic,
+            details={"factors_changed": differ},
+        )
+    return None
 
 
 def _valid(hint: str, lic: License, warnings: tuple[str, ...]) -> Verdict:

@@ -47,7 +47,7 @@ class TestChain:
                 {"code": "x"},
                 {"at": T0 + timedelta(hours=1)},
             ):
-                edited = [*links[:i], replace(links[i], **change), *links[i + 1 :]]  # type: ignore[arg-type]
+                edited = [*links[:i], replace(links[i], **change), *links[i + 1 :]]
                 r = verify(edited, head(links))
                 assert not r.ok and r.bad_id == i + 1 and "changed" in r.problem
 
