@@ -12,7 +12,6 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Protocol
 
 GENESIS = "0" * 64
 
@@ -37,27 +36,6 @@ class Link:
     detail: str
     prev_hash: str
     hash: str
-
-
-class Stored(Protocol):
-    """What ``verify`` reads of a stored entry (a database row or a ``Link``)."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def event(self) -> str: ...
-    @property
-    def subject(self) -> str: ...
-    @property
-    def code(self) -> str: ...
-    @property
-    def detail(self) -> str: ...
-    @property
-    def prev_hash(self) -> str: ...
-    @property
-    def hash(self) -> str: ...
 
 
 @dataclass(frozen=True)
@@ -99,7 +77,7 @@ def head(links: Sequence[Link]) -> str:
     return f"{links[-1].id}:{links[-1].hash}"
 
 
-def verify(rows: Iterable[Stored], head: str | None) -> AuditCheck:
+def verify(rows: Iterable[Link], head: str | None) -> AuditCheck:
     """Walk the chain from the start (``rows`` in id order) and check it against the ``head`` record; the first broken link is reported."""
     prev, expected_id, n = GENESIS, 1, 0
     for r in rows:

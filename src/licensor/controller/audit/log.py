@@ -14,7 +14,7 @@ from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
 from .. import store as s
-from .chain import GENESIS, AuditCheck, Entry, head, link, stamp, verify
+from .chain import GENESIS, AuditCheck, Entry, Link, head, link, stamp, verify
 
 HEAD_KEY = "audit_head"
 
@@ -42,7 +42,8 @@ def append(c: Connection, now: datetime, entries: Iterable[Entry]) -> int:
 def check(c: Connection) -> AuditCheck:
     """Verify the stored chain against its head record."""
     row = c.execute(select(s.settings_kv.c.value).where(s.settings_kv.c.key == HEAD_KEY)).first()
-    return verify(c.execute(select(s.audit).order_by(s.audit.c.id)), None if row is None else str(row.value))
+    links = (Link(**r._mapping) for r in c.execute(select(s.audit).order_by(s.audit.c.id)))
+    return verify(links, None if row is None else str(row.value))
 
 
 def entries(c: Connection, *, limit: int = 100, event: str | None = None) -> Sequence[dict[str, Any]]:
