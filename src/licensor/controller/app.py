@@ -39,6 +39,7 @@ from ..server.openapi import document_errors, mount_docs
 from .audit.api import router as audit_api
 from .batch import Batcher
 from .clock import clock_from_env
+from .deps import serve_routes
 from .license.api import router as license_api
 from .license.service import ControllerService
 from .metrics import render_metrics
@@ -117,8 +118,7 @@ def create_app(settings: ControllerSettings) -> FastAPI:
     document_errors(app, guarded=lambda path: path.startswith("/api/"))
     mount_docs(app)
     app.state.controller, app.state.batcher = ctl, batcher
-    for router in (service_api, license_api, seats_api, audit_api, usage_api):
-        app.include_router(router)
+    serve_routes(app, service_api, license_api, seats_api, audit_api, usage_api)
     mount_console(app, ctl)
     return app
 

@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from ...web import mount_static
 from ..accounts.views import router as accounts_views
+from ..deps import serve_routes
 from ..license.views import router as license_views
 from ..runtime import Controller
 from ..seats.views import router as seats_views
@@ -22,8 +23,7 @@ def mount_console(app: FastAPI, ctl: Controller, *, session_hours: float | None 
     """Serve the console of ``ctl`` on ``app``; sessions last ``session_hours`` (default ``$LICENSOR_CONSOLE_SESSION_HOURS`` or 8)."""
     app.state.console = Shell(ctl, session_hours or shell.session_hours())
     mount_static(app)
-    for router in (accounts_views, console_views, license_views, seats_views):
-        app.include_router(router)
+    serve_routes(app, accounts_views, console_views, license_views, seats_views)
 
 
 __all__ = ["COOKIE", "banner", "mount_console"]
