@@ -72,6 +72,7 @@ STATES: tuple[State, ...] = (
     State("valid", "Valid", keeps_seats=True, admits=True),
 )
 _KEEPS_SEATS = frozenset(s.code for s in STATES if s.keeps_seats)
+_ADMITS = frozenset(s.code for s in STATES if s.admits)
 _CODES = [s.code for s in STATES]
 #: States decided before supersession: a key that fails them is refused for that reason first.
 _BEFORE_SUPERSEDED = frozenset(_CODES[: _CODES.index("superseded")])
@@ -103,7 +104,7 @@ class Verdict:
     @property
     def valid(self) -> bool:
         """The license is in force: nodes may join."""
-        return self.code == "valid"
+        return self.code in _ADMITS
 
     @property
     def keeps_seats(self) -> bool:
