@@ -100,7 +100,7 @@ def _leave(kind: str) -> Callable[..., Awaitable[Any]]:
     async def leave(request: Request, seat_id: SeatId, role: Agent, x_seat_secret: _SecretHeader = "") -> Any:
         o = await _submit(request, Op("leave", kind, seat_id, secret=x_seat_secret, admin=role == "admin"))
         if not o.ok:
-            return error_response(o.code, o.hint, 403, {"status": o.status})
+            return error_response(o.code, o.hint, o.http_status, {"status": o.status})
         return {"left": o.status == "left", "code": o.code, "hint": o.hint}
 
     return leave
