@@ -5,17 +5,17 @@ and what the installation remembers (highest serial activated, trusted time).
 It returns a ``Verdict`` with a stable ``code`` and a ``hint`` for people;
 it never raises for a license problem.
 
-States, in the order they are checked::
-
-    missing  malformed  bad_signature  unknown_key          (from check(): no usable license)
-    wrong_product  wrong_installation  superseded  clock_rollback
-    not_yet_valid  expired  grace  valid
+The verdict states are written once, in ``STATES`` (in the order they are
+checked); the console's words, the metrics and the seat rules derive from it.
+``evaluate_activation(current, candidate, now, installation=...)`` decides
+whether a pasted key may replace the one in force (supersession) and what
+changes with it.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -25,11 +25,16 @@ from .signing import Keyring
 
 __all__ = [
     "CLOCK_TOLERANCE",
+    "STATES",
     "WARN_DAYS",
+    "ActivationCheck",
+    "Change",
     "Installation",
+    "State",
     "Verdict",
     "check",
     "evaluate",
+    "evaluate_activation",
     "feature_enabled",
     "update_allowed",
 ]
@@ -38,6 +43,39 @@ __all__ = [
 CLOCK_TOLERANCE = timedelta(hours=24)
 #: Days before expiry or maintenance end at which status warns.
 WARN_DAYS = (30, 14, 7, 1)
+
+
+@dataclass(frozen=True)
+class State:
+    """One verdict state: its stable ``code``, the console's word for it, and what it allows."""
+
+    code: str
+    words: str | None  # the console's badge; None: a problem with the key itself, shown by its code
+    keeps_seats: bool = False  # connected nodes keep their seats
+    admits: bool = False  # new nodes may join
+    metric: bool = True  # always exported by /metrics (0 or 1)
+
+
+#: Every verdict state, in the order ``check`` and ``evaluate`` test them.  The one table.
+STATES: tuple[State, ...] = (
+    State("missing", "No license"),
+    State("malformed", None, metric=False),
+    State("bad_signature", None, metric=False),
+    State("unknown_key", None, metric=False),
+    State("wrong_product", "Wrong product"),
+    State("wrong_installation", "Wrong installation"),
+    State("superseded", "Superseded"),
+    State("clock_rollback", "Clock set back"),
+    State("not_yet_valid", "Not yet valid"),
+    State("expired", "Expired"),
+    State("grace", "Expired: grace period", keeps_seats=True),
+    State("valid", "Valid", keeps_seats=True, admits=True),
+)
+_KEEPS_SEATS = frozenset(s.code for s in STATES if s.keeps_seats)
+_ADMITS = frozenset(s.code for s in STATES if s.admits)
+_CODES = [s.code for s in STATES]
+#: States decided before supersession: a key that fails them is refused for that reason first.
+_BEFORE_SUPERSEDED = frozenset(_CODES[: _CODES.index("superseded")])
 
 
 @dataclass(frozen=True)
@@ -66,12 +104,12 @@ class Verdict:
     @property
     def valid(self) -> bool:
         """The license is in force: nodes may join."""
-        return self.code == "valid"
+        return self.code in _ADMITS
 
     @property
     def keeps_seats(self) -> bool:
         """Connected nodes keep their seats (valid, or within the grace period)."""
-        return self.code in ("valid", "grace")
+        return self.code in _KEEPS_SEATS
 
     def as_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"state": self.code, "code": self.code, "hint": self.hint, "warnings": list(self.warnings)}
@@ -105,30 +143,9 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
             f"no license is active on installation {inst.id}: request a code on the License page "
             "(or 'licensor controller request'), send it to your vendor, then activate the key you get back",
         )
-    if lic.product != inst.product:
-        return Verdict(
-            "wrong_product",
-            f"this key is for product '{lic.product}', but this is '{inst.product}': ask your vendor for a key for '{inst.product}'",
-            lic,
-        )
-    if lic.installation_id != inst.id:
-        return Verdict(
-            "wrong_installation",
-            f"this key was issued for installation {lic.installation_id}; this is installation {inst.id}: "
-            "send this installation's request code to your vendor and ask for a key for it",
-            lic,
-            details={"issued_for": lic.installation_id, "this_installation": inst.id},
-        )
-    if not lic.binding.satisfied_by(inst.factors):
-        differ = lic.binding.mismatches(inst.factors)
-        return Verdict(
-            "wrong_installation",
-            f"this key is bound to installation {inst.id} on other hardware: the {', '.join(differ)} "
-            f"{'factor differs' if len(differ) == 1 else 'factors differ'} from when the code was made; "
-            "if the installation moved, send a new request code to your vendor and ask for a rehost",
-            lic,
-            details={"factors_changed": differ},
-        )
+    foreign = _foreign(lic, inst)
+    if foreign is not None:
+        return foreign
     if lic.serial < inst.highest_serial:
         return Verdict(
             "superseded",
@@ -168,6 +185,35 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
             lic,
         )
     return _valid(f"licensed to {lic.customer} for {lic.nodes} nodes", lic, warnings)
+
+
+def _foreign(lic: License, inst: Installation) -> Verdict | None:
+    """``wrong_product`` or ``wrong_installation`` when the key is not for this installation, else None."""
+    if lic.product != inst.product:
+        return Verdict(
+            "wrong_product",
+            f"this key is for product '{lic.product}', but this is '{inst.product}': ask your vendor for a key for '{inst.product}'",
+            lic,
+        )
+    if lic.installation_id != inst.id:
+        return Verdict(
+            "wrong_installation",
+            f"this key was issued for installation {lic.installation_id}; this is installation {inst.id}: "
+            "send this installation's request code to your vendor and ask for a key for it",
+            lic,
+            details={"issued_for": lic.installation_id, "this_installation": inst.id},
+        )
+    if not lic.binding.satisfied_by(inst.factors):
+        differ = lic.binding.mismatches(inst.factors)
+        return Verdict(
+            "wrong_installation",
+            f"this key is bound to installation {inst.id} on other hardware: the {', '.join(differ)} "
+            f"{'factor differs' if len(differ) == 1 else 'factors differ'} from when the code was made; "
+            "if the installation moved, send a new request code to your vendor and ask for a rehost",
+            lic,
+            details={"factors_changed": differ},
+        )
+    return None
 
 
 def _valid(hint: str, lic: License, warnings: tuple[str, ...]) -> Verdict:
@@ -251,3 +297,98 @@ def update_allowed(lic: License, release_date: datetime) -> Verdict:
 def feature_enabled(verdict: Verdict, feature: str) -> bool:
     """A feature is on only under a license in force that names it."""
     return verdict.keeps_seats and verdict.license is not None and feature in verdict.license.features
+
+
+@dataclass(frozen=True)
+class Change:
+    """One term that differs between the key in force and a candidate: ``grows``, ``shrinks`` or ``changes``."""
+
+    term: str  # nodes | remote_clusters | features | type | expires | maintenance_until
+    before: Any
+    after: Any
+    direction: str
+
+
+@dataclass(frozen=True)
+class ActivationCheck:
+    """Whether a candidate key may be activated, and what it would change.
+
+    ``verdict`` is the candidate's verdict on this installation; ``accepted`` when
+    it is valid.  ``unchanged``: it is the key already in force.  ``supersedes``:
+    the id of the key it replaces.  ``clock_reset``: it was judged by the
+    recovered trusted time (its signed issue time proved the observed mark wrong).
+    """
+
+    verdict: Verdict
+    unchanged: bool = False
+    supersedes: str | None = None
+    changes: tuple[Change, ...] = ()
+    clock_reset: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        return self.verdict.valid
+
+    @property
+    def downgrade(self) -> bool:
+        """Some term shrinks (fewer nodes, an earlier end, a feature dropped)."""
+        return any(c.direction == "shrinks" for c in self.changes)
+
+
+def _direction(before: Any, after: Any) -> str:
+    if isinstance(before, frozenset):
+        return "grows" if before < after else "shrinks" if after < before else "changes"
+    return "grows" if after > before else "shrinks"
+
+
+def _changes(current: License, candidate: License) -> tuple[Change, ...]:
+    end = datetime.max.replace(tzinfo=UTC)  # perpetual: no end
+    out = []
+    for term in ("nodes", "remote_clusters", "features", "type", "expires", "maintenance_until"):
+        before, after = getattr(current, term), getattr(candidate, term)
+        if before == after:
+            continue
+        if term == "type":
+            out.append(Change(term, before, after, "changes"))
+            continue
+        if term == "features":
+            before, after = frozenset(before), frozenset(after)
+            out.append(Change(term, sorted(before), sorted(after), _direction(before, after)))
+            continue
+        out.append(Change(term, before, after, _direction(end if before is None else before, end if after is None else after)))
+    return tuple(out)
+
+
+def evaluate_activation(
+    current: License | None,
+    candidate: License,
+    now: datetime,
+    *,
+    installation: Installation,
+    recovered_time: datetime | None = None,
+) -> ActivationCheck:
+    """May ``candidate`` replace ``current`` (the key in force, or None) on ``installation`` at ``now``?
+
+    The key in force again is judged as it stands.  Any other key must carry a
+    serial above every serial activated here (``installation.highest_serial``):
+    one at or below it is an older issue replayed, refused as ``superseded``
+    (unless it is refused first for being another product's or installation's).
+    ``recovered_time``: the trusted time to judge a ``clock_rollback`` by instead,
+    when the candidate's signed issue time proves the observed mark wrong
+    (``licensor.trusted_time.newer_key``).
+    """
+    if current is not None and current.license_id == candidate.license_id:
+        return ActivationCheck(evaluate(candidate, installation, now), unchanged=True)
+    verdict = evaluate(candidate, installation, now)
+    reset = False
+    if candidate.serial <= installation.highest_serial and verdict.code not in _BEFORE_SUPERSEDED:
+        verdict = Verdict(
+            "superseded",
+            f"this key (serial {candidate.serial}) is older than or as old as the key in force here "
+            f"(serial {installation.highest_serial}): activate the newest key your vendor sent",
+            candidate,
+        )
+    elif verdict.code == "clock_rollback" and recovered_time is not None:
+        verdict, reset = evaluate(candidate, replace(installation, trusted_time=recovered_time), now), True
+    changes = _changes(current, candidate) if current is not None else ()
+    return ActivationCheck(verdict, supersedes=current.license_id if current else None, changes=changes, clock_reset=reset)

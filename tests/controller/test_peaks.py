@@ -7,9 +7,9 @@ from datetime import timedelta
 import pytest
 from sqlalchemy import select
 
-from licensor.controller import seating
 from licensor.controller import store as s
 from licensor.controller.migrate import upgrade
+from licensor.controller.seats import store as seating
 from licensor.controller.store import Store
 from licensor.testing import T0
 

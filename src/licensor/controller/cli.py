@@ -21,7 +21,7 @@ from ..cmdline import (
     with_database_url,
     write_out,
 )
-from .service import status_document
+from .license.service import status_document
 
 
 def _url(args: argparse.Namespace) -> str:
@@ -31,9 +31,10 @@ def _url(args: argparse.Namespace) -> str:
 
 
 def controller_service(args: argparse.Namespace) -> Any:
+    from ..clock import system_clock
     from .clock import clock_from_env
     from .host import collect_factors
-    from .service import ControllerService, system_clock
+    from .license.service import ControllerService
     from .store import Store
 
     # The same clock as 'serve' (the test-only fake clock honours its guard here too).
@@ -200,12 +201,9 @@ def cmd_controller_clock(args: argparse.Namespace) -> int:
 
 
 def cmd_controller_usage_report(args: argparse.Namespace) -> int:
-    import re
+    from ..clock import parse_month
 
-    if not re.fullmatch(r"\d{4}-(0[1-9]|1[0-2])", args.month):
-        from ..errors import UsageError
-
-        raise UsageError(f"'{args.month}' is not a month: use YYYY-MM")
+    parse_month(args.month)
     write_out(args.out, _runtime(args).usage_report(args.month))
     return EXIT_OK
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text
+from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, select, update
 from sqlalchemy.engine import Connection
 
 from ..server.db import Database, UTCDateTime, make_engine
@@ -146,3 +146,15 @@ class Store(Database):
             if self.is_postgres:
                 conn.exec_driver_sql(f"SELECT pg_advisory_xact_lock({ADVISORY_LOCK})")
             yield conn
+
+
+def get_setting(c: Connection, key: str) -> str | None:
+    """A value of the settings table (None: not set)."""
+    row = c.execute(select(settings_kv.c.value).where(settings_kv.c.key == key)).first()
+    return None if row is None else str(row.value)
+
+
+def put_setting(c: Connection, key: str, value: str) -> None:
+    """Set a value of the settings table."""
+    if c.execute(update(settings_kv).where(settings_kv.c.key == key).values(value=value)).rowcount == 0:
+        c.execute(settings_kv.insert().values(key=key, value=value))

@@ -6,26 +6,22 @@ what it commits.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Sequence
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
-from .. import seats
-from ..policy import Verdict
-from . import audit
-from . import store as s
+from ... import seats
+from .. import audit
+from .. import store as s
 
-KINDS = ("node", "cluster")
 NOUN = {"node": "node", "cluster": "remote cluster"}
 
 
 # The statements of every seat batch, built once: building a SQLAlchemy expression costs
 # more than running it on SQLite, and a batch runs several.
 _AMONG = and_(s.seats.c.kind == bindparam("b_kind"), s.seats.c.seat_id.in_(bindparam("b_ids", expanding=True)))
-_HELD = select(s.seats.c.seat_id).where(_AMONG)
 _HOLDERS = select(s.seats.c.seat_id, s.seats.c.secret_hash, s.seats.c.last_seen).where(_AMONG)
 _SECRETS = select(s.seats.c.seat_id, s.seats.c.secret_hash).where(_AMONG)
 _COUNT = select(func.count()).select_from(s.seats).where(s.seats.c.kind == bindparam("b_kind"))
@@ -44,19 +40,14 @@ _REKEY = (
 _FREE = delete(s.seats).where(_AMONG)
 
 
-def held(c: Connection, kind: str, ids: Iterable[str]) -> set[str]:
-    """Which of ``ids`` hold a seat of ``kind``."""
-    return {r.seat_id for r in c.execute(_HELD, {"b_kind": kind, "b_ids": list(ids)})}
-
-
 def holders(c: Connection, kind: str, ids: Iterable[str]) -> dict[str, seats.Holder]:
     """The stored seats (secret hash, last heard from) of those of ``ids`` that hold one: the same one query as ``held``."""
     return {r.seat_id: seats.Holder(r.secret_hash, r.last_seen) for r in c.execute(_HOLDERS, {"b_kind": kind, "b_ids": list(ids)})}
 
 
-def secret_hashes(c: Connection, kind: str, ids: Iterable[str]) -> dict[str, str | None]:
-    """The stored secret hash of those of ``ids`` that hold a seat (no time column: reading one costs a parse per row)."""
-    return {r.seat_id: r.secret_hash for r in c.execute(_SECRETS, {"b_kind": kind, "b_ids": list(ids)})}
+def secret_holders(c: Connection, kind: str, ids: Iterable[str]) -> dict[str, seats.Holder]:
+    """``holders`` without the time they were last heard from (reading a time column costs a parse per row): for heartbeats and leaves."""
+    return {r.seat_id: seats.Holder(r.secret_hash, None) for r in c.execute(_SECRETS, {"b_kind": kind, "b_ids": list(ids)})}
 
 
 def touch(c: Connection, kind: str, ids: Iterable[str], now: datetime) -> None:
@@ -81,13 +72,6 @@ def rekey(c: Connection, kind: str, taken: Sequence[tuple[str, str, str]], now: 
     c.execute(_REKEY, [{"b_kind": kind, "b_id": i, "b_address": a[:200], "b_hash": h, "b_now": now} for i, a, h in taken])
 
 
-def limit_of(verdict: Verdict, kind: str) -> int:
-    lic = verdict.license
-    if lic is None or not verdict.keeps_seats:
-        return 0
-    return lic.nodes if kind == "node" else lic.remote_clusters
-
-
 def rows(c: Connection, kind: str) -> list[seats.Seat]:
     q = select(s.seats.c.seat_id, s.seats.c.joined_at, s.seats.c.last_seen).where(s.seats.c.kind == kind)
     return [seats.Seat(r.seat_id, r.joined_at, r.last_seen) for r in c.execute(q)]
@@ -97,28 +81,22 @@ def count(c: Connection, kind: str) -> int:
     return int(c.execute(_COUNT, {"b_kind": kind}).scalar_one())
 
 
-def sweep(c: Connection, kind: str, now: datetime, ttl: timedelta) -> list[str]:
-    """Free the seats of holders silent for longer than ``ttl``; audited."""
+def sweep(c: Connection, kind: str, now: datetime, ttl: timedelta, spare: Collection[str] = ()) -> list[str]:
+    """Free the seats of holders silent for longer than ``ttl``, except ``spare`` (heard from in this batch); audited."""
     cutoff = now - ttl
-    gone = [r.seat_id for r in c.execute(select(s.seats.c.seat_id).where(and_(s.seats.c.kind == kind, s.seats.c.last_seen < cutoff)))]
-    if gone:
-        c.execute(delete(s.seats).where(and_(s.seats.c.kind == kind, s.seats.c.last_seen < cutoff)))
+    silent = and_(s.seats.c.kind == kind, s.seats.c.last_seen < cutoff)
+    gone = [r.seat_id for r in c.execute(select(s.seats.c.seat_id).where(silent)) if r.seat_id not in spare]
+    if gone and spare:
+        for i in range(0, len(gone), 500):
+            free(c, kind, gone[i : i + 500])
+    elif gone:
+        c.execute(delete(s.seats).where(silent))
         audit.append(
             c,
             now,
             [audit.Entry("expired", g, "heartbeat_timeout", f"no heartbeat for over {int(ttl.total_seconds())} s") for g in gone],
         )
     return gone
-
-
-def release(c: Connection, kind: str, ids: Sequence[str], now: datetime, code: str, why: str) -> list[str]:
-    """Take seats away (the license no longer keeps them); audited."""
-    found = held(c, kind, ids)
-    taken = [i for i in dict.fromkeys(ids) if i in found]
-    if taken:
-        free(c, kind, taken)
-        audit.append(c, now, [audit.Entry("released", t, code, why) for t in taken])
-    return taken
 
 
 def enforce_limit(c: Connection, kind: str, limit: int, now: datetime, why: str) -> list[str]:
@@ -160,14 +138,3 @@ def record_peak(c: Connection, kind: str, used: int, now: datetime, known: dict[
         stored = used if row is None else max(used, row.peak)
     if known is not None:
         known[(month, kind)] = stored
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What happened to one join, heartbeat or leave."""
-
-    ok: bool
-    code: str
-    hint: str
-    status: str = ""  # admitted | rejoined | alive | left | refused | released | not_joined
-    secret: str = field(default="", repr=False)  # a new seat's secret, handed to its holder once

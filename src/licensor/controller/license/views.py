@@ -1,0 +1,125 @@
+"""The console's License page: status card, Request code dialog, Activate (paste or upload), history, the clock.
+
+GET  /settings/license                  status card, Request code dialog, Activate (paste or upload), history
+POST /settings/license/request          make a request code: shown with Copy, Download, QR code, Send by e-mail
+POST /settings/license/request/download the request file as an attachment
+POST /settings/license/activate         activate a pasted or uploaded key; a refusal's hint is shown inline
+POST /settings/license/clock/acknowledge  an admin vouches for the clock (audited)
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from ...errors import InvalidInput, LicensorError, UsageError
+from ...request import Contact, decode_request, request_file
+from ...server.inputs import MAX_CLUSTERS, MAX_MONTHS, MAX_NODES, is_address
+from ...web import Session, attachment, form_number, form_text, mailto, plain, qr_svg, redirect, refusal, upload_or_text
+from ..runtime import Controller
+from ..web.shell import console, shell, show
+from .config import configuration
+
+router = APIRouter(prefix="/settings/license", include_in_schema=False)
+REQUEST_FIELDS = ("name", "email", "company", "nodes", "months", "remote_clusters")
+
+
+def _more(ctl: Controller) -> dict[str, Any]:
+    return {"history": ctl.svc.history(), "config": configuration(ctl.store), "now": ctl.clock()}
+
+
+async def license_page(request: Request, sess: Session, status_code: int = 200, **extra: Any) -> Response:
+    extra.setdefault("req", {"name": "", "email": "", "company": "", "nodes": "", "months": "12", "remote_clusters": "0"})
+    return await show(request, sess, "license.html", "License", status_code, _more, **extra)
+
+
+@router.get("")
+@console.page
+async def license_view(request: Request, sess: Session, activated: str | None = None) -> Response:
+    flash = f"License {activated[:60]} activated: the console and the agents use it now." if activated else None
+    return await license_page(request, sess, flash=flash)
+
+
+@router.get("/request")
+@console.page
+async def request_form(request: Request, sess: Session) -> Response:
+    return await license_page(request, sess, open_request=True)
+
+
+def _asked(form: FormData, req: dict[str, str]) -> tuple[int, int, int]:
+    nodes = form_number(form, "nodes", "Nodes", lo=1, hi=MAX_NODES)
+    months = form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
+    remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS, default=0)
+    if nodes is None or months is None or remote is None:
+        raise InvalidInput("nodes, months and remote clusters are whole numbers: fill them in")
+    if not is_address(req["email"]):
+        raise InvalidInput("the e-mail must be one plain address such as name@example.com: the vendor sends the license there")
+    return nodes, months, remote
+
+
+@router.post("/request")
+@console.form
+async def make_request(request: Request, sess: Session, form: FormData) -> Response:
+    ctl = shell(request).ctl
+    req = {k: form_text(form, k) for k in REQUEST_FIELDS}
+    try:
+        nodes, months, remote = _asked(form, req)
+        contact = Contact(req["name"], req["email"], req["company"])
+        code, text = await run_in_threadpool(ctl.svc.request, contact, nodes=nodes, months=months, remote_clusters=remote)
+    except LicensorError as e:
+        return await license_page(request, sess, 422, req=req, request_error=refusal(e, "No request code made"), open_request=True)
+    config = await run_in_threadpool(configuration, ctl.store)
+    made = {"code": code, "file": text, "qr": qr_svg(code, "QR code of the request code"), "mailto": request_mailto(config, req, code)}
+    return await license_page(request, sess, req=req, made=made, open_request=True)
+
+
+@router.post("/request/download")
+@console.form
+async def download_request(request: Request, sess: Session, form: FormData) -> Response:
+    code = form_text(form, "code", 16384)
+    try:
+        text = request_file(code, decode_request(code))
+    except (LicensorError, RecursionError) as e:
+        shown = refusal(e, "")
+        return plain(f"{shown['code']}: {shown['hint']}", 400)
+    return attachment(text, "license-request.txt")
+
+
+@router.post("/activate")
+@console.form
+async def activate(request: Request, sess: Session, form: FormData) -> Response:
+    pasted = form.get("key") if isinstance(form.get("key"), str) else ""
+    try:
+        text = await upload_or_text(form, "file", "key")
+        if not text.strip():
+            raise UsageError("no license key was given: paste the key or the whole license file, or choose the file")
+        act = await run_in_threadpool(shell(request).ctl.activate, text)
+    except (LicensorError, RecursionError) as e:
+        return await license_page(request, sess, 422, activate_error=refusal(e, "Not activated"), pasted=pasted)
+    lic = act.verdict.license
+    return redirect("/settings/license?activated=" + (lic.license_id if lic else ""))
+
+
+@router.post("/clock/acknowledge")
+@console.form
+async def acknowledge_clock(request: Request, sess: Session, form: FormData) -> Response:
+    try:
+        await run_in_threadpool(shell(request).ctl.acknowledge_clock, f"admin via console ({sess.user})")
+    except LicensorError as e:
+        return await license_page(request, sess, 422, clock_error=refusal(e, "Not acknowledged"))
+    return redirect("/settings/license")
+
+
+def request_mailto(config: dict[str, str], req: dict[str, str], code: str) -> str:
+    cluster = config.get("cluster_name") or "(no cluster name set)"
+    subject = f"License request: {req['company']}, cluster {cluster}"
+    body = (
+        f"Hello,\n\nplease issue a license for this installation.\n\n"
+        f"Company: {req['company']}\nContact: {req['name']} <{req['email']}>\nCluster: {cluster}\n"
+        f"Nodes: {req['nodes']}\nMonths: {req['months']}\nRemote clusters: {req['remote_clusters']}\n\nRequest code:\n{code}\n"
+    )
+    return mailto(config.get("vendor_email", ""), subject, body)

@@ -1,0 +1,1 @@
+"""Usage reports: the month's peak seats, signed, and their API."""

@@ -1,0 +1,66 @@
+"""The console's own pages: the dashboard, the configuration and about.
+
+GET  /                                  dashboard: license state, seats used / limit, days left, recent refusals
+GET  /settings/configuration  POST …    cluster name (carried by request codes), the vendor's licensing address
+GET  /about                             version, build date, license and maintenance end
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import Response
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData
+
+from ... import __version__
+from ...errors import LicensorError
+from ...web import Session, form_text, redirect, refusal
+from ..license.config import configuration, set_configuration
+from ..runtime import Controller
+from .shell import build_date, console, shell, show
+
+router = APIRouter(include_in_schema=False)
+
+
+def recent_refusals(ctl: Controller, limit: int = 10) -> list[dict[str, Any]]:
+    """The newest refused joins and activations, newest first."""
+    items = ctl.audit_entries(limit, "refused") + ctl.audit_entries(limit, "activation_refused")
+    items.sort(key=lambda e: e["id"], reverse=True)
+    return items[:limit]
+
+
+@router.get("/")
+@console.page
+async def dashboard(request: Request, sess: Session) -> Response:
+    return await show(request, sess, "dashboard.html", "Dashboard", more=lambda ctl: {"refusals": recent_refusals(ctl), "now": ctl.clock()})
+
+
+@router.get("/settings/configuration")
+@console.page
+async def configuration_view(request: Request, sess: Session, saved: str | None = None) -> Response:
+    flash = "Configuration saved: new request codes carry the cluster name." if saved else None
+    return await show(
+        request, sess, "configuration.html", "Configuration", more=lambda ctl: {"config": configuration(ctl.store)}, flash=flash
+    )
+
+
+@router.post("/settings/configuration")
+@console.form
+async def save_configuration(request: Request, sess: Session, form: FormData) -> Response:
+    ctl = shell(request).ctl
+    name, email = form_text(form, "cluster_name", 500), form_text(form, "vendor_email", 500)
+    try:
+        await run_in_threadpool(lambda: set_configuration(ctl.store, ctl.clock, cluster_name=name, vendor_email=email))
+    except LicensorError as e:
+        cfg = {"cluster_name": name, "vendor_email": email}
+        return await show(request, sess, "configuration.html", "Configuration", 422, config=cfg, error=refusal(e, "Not saved"))
+    return redirect("/settings/configuration?saved=1")
+
+
+@router.get("/about")
+@console.page
+async def about(request: Request, sess: Session) -> Response:
+    more = lambda ctl: {"config": configuration(ctl.store)}  # noqa: E731
+    return await show(request, sess, "about.html", "About", more=more, product_version=__version__, build_date=build_date())
