@@ -96,18 +96,20 @@ class Replica:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 60) -> Replica:
-        log = (self.site.tmp / f"serve-{self.site.name}-{self.port}.log").open("ab")
+        log = self.site.tmp / f"serve-{self.site.name}-{self.port}.log"
         # Seats are held for the whole run: the TTL is far longer than any phase, so none expires mid-measure.
         args = ["controller", "serve", *self.site.where, "--host", "127.0.0.1", "--port", str(self.port), "--heartbeat-ttl", "86400"]
-        self.proc = subprocess.Popen([*licensor_command(), *args], env=ENV, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+        with log.open("ab") as out:
+            self.proc = subprocess.Popen(
+                [*licensor_command(), *args], env=ENV, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+            )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise SystemExit(f"the controller on port {self.port} exited with {self.proc.returncode}; see {log.name}")
+                raise SystemExit(f"the controller on port {self.port} exited with {self.proc.returncode}; see {log}")
             try:
-                with urllib.request.urlopen(self.url + "/healthz", timeout=1) as r:  # noqa: S310 (always http://127.0.0.1)
-                    if r.status == 200:
-                        return self
+                _get(self.url + "/healthz", timeout=1)
+                return self
             except (OSError, urllib.error.URLError):
                 pass
             time.sleep(0.2)
@@ -123,10 +125,26 @@ class Replica:
             os.killpg(self.proc.pid, signal.SIGKILL)
             self.proc.wait(10)
 
+    def nodes_used(self) -> int:
+        """The seats held, as the controller reports them (``GET /api/v1/license``, with the join token)."""
+        return int(json.loads(_get(self.url + "/api/v1/license", self.site.token, timeout=30))["nodes_used"])
+
     def rss_mb(self) -> float:
         """VmRSS of the serve process and its descendants (uvicorn workers, if any), in MB."""
         assert self.proc is not None
         return sum(_vm_rss_kb(pid) for pid in _tree(self.proc.pid)) / 1024
+
+
+#: No proxy from the environment: the bench talks to 127.0.0.1 only.
+_DIRECT = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+
+
+def _get(url: str, token: str = "", *, timeout: float) -> bytes:
+    """The body of a ``GET`` of ``url`` (always http://127.0.0.1), or URLError / HTTPError."""
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    with _DIRECT.open(urllib.request.Request(url, headers=headers), timeout=timeout) as r:  # noqa: S310
+        body: bytes = r.read()
+        return body
 
 
 def _tree(pid: int) -> list[int]:
@@ -185,11 +203,14 @@ def simulate(urls: list[str], token: str, count: int, *, concurrency: int, prefi
     return out
 
 
-def fill(urls: list[str], token: str, count: int, *, concurrency: int, prefix: str) -> dict[str, Any]:
-    """Seat ``count`` nodes that stay; SystemExit unless every one was admitted."""
-    out = simulate(urls, token, count, concurrency=concurrency, prefix=prefix, stay=True, timeout=max(300.0, count / 20))
-    if out["admitted"] != count:
-        raise SystemExit(f"filling {count} seats admitted {out['admitted']} (refused {out['by_code']})")
+def fill(replica: Replica, count: int, *, concurrency: int) -> dict[str, Any]:
+    """Seat ``count`` nodes that stay; SystemExit unless every one was admitted and the controller says it holds them."""
+    out = simulate(
+        [replica.url], replica.site.token, count, concurrency=concurrency, prefix="fill", stay=True, timeout=max(300.0, count / 20)
+    )
+    held = replica.nodes_used()
+    if out["admitted"] != count or held != count:
+        raise SystemExit(f"filling {count} seats admitted {out['admitted']} (refused {out['by_code']}); the controller holds {held}")
     return out
 
 

@@ -63,10 +63,10 @@ def admission_cost(small: Site, large: Site, a: argparse.Namespace) -> dict[str,
     """Parts 1 and 2: seconds per join with ``a.small`` and ``a.large`` seats held, and the large one's RSS."""
     with replicas(small, 1) as [rs], replicas(large, 1) as [rl]:
         t = time.monotonic()
-        fill([rs.url], small.token, a.small, concurrency=a.fill_concurrency, prefix="fill")
-        filled = fill([rl.url], large.token, a.large, concurrency=a.fill_concurrency, prefix="fill")
+        fill(rs, a.small, concurrency=a.fill_concurrency)
+        filled = fill(rl, a.large, concurrency=a.fill_concurrency)
         rate = a.large / float(filled["seconds"])
-        print(f"  filled {a.small:,} and {a.large:,} seats in {time.monotonic() - t:.0f} s ({rate:.0f} joins/s for the large)")
+        print(f"  filled {a.small:,} and {a.large:,} seats in {time.monotonic() - t:.0f} s ({rate:.0f} joins/s for the large)", flush=True)
         for r in (rs, rl):
             _batch(r.url, (small if r is rs else large).token, a.batch, a.concurrency, "warm")
         pairs: list[tuple[float, float]] = []
@@ -76,6 +76,10 @@ def admission_cost(small: Site, large: Site, a: argparse.Namespace) -> dict[str,
             got = {r.port: _batch(r.url, (small if r is rs else large).token, a.batch, a.concurrency, f"b{i}") for r in (first, second)}
             pairs.append((got[rs.port], got[rl.port]))
         rss_small, rss_large = rs.rss_mb(), rl.rss_mb()
+        if (rs.nodes_used(), rl.nodes_used()) != (a.small, a.large):
+            raise SystemExit(
+                f"after the batches the controllers hold {rs.nodes_used()} and {rl.nodes_used()} seats, not {a.small} and {a.large}"
+            )
     ratios = [lg / sm for sm, lg in pairs]
     return {
         "small": a.small,
@@ -98,7 +102,7 @@ def replica_storms(tmp: Path, vendor: Path, a: argparse.Namespace) -> dict[str, 
         with replicas(site, 3) as rep:
             urls = {"one": [rep[0].url], "three": [r.url for r in rep]}
             simulate(urls["three"], site.token, min(a.storm, 300), concurrency=a.storm_concurrency, prefix="warm", stay=False, timeout=120)
-            for i in range(a.rounds):
+            for i in range(a.storm_rounds):
                 for k in ("one", "three") if i % 2 == 0 else ("three", "one"):
                     out = simulate(
                         urls[k],
@@ -201,7 +205,8 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--batch", type=int, default=2_000, help="new joins timed per batch")
     p.add_argument("--concurrency", type=int, default=64, help="simulator --concurrency of the timed batches")
     p.add_argument("--fill-concurrency", type=int, default=256, help="simulator --concurrency of the fills")
-    p.add_argument("--rounds", type=int, default=5, help="rounds of batches (part 1) and of storms (part 3)")
+    p.add_argument("--rounds", type=int, default=7, help="rounds of batches (part 1)")
+    p.add_argument("--storm-rounds", type=int, default=5, help="rounds of storms (part 3)")
     p.add_argument("--storm", type=int, default=5_000, help="agents per replica storm")
     p.add_argument("--storm-concurrency", type=int, default=500, help="simulator --concurrency of the replica storms")
     p.add_argument("--bare-seconds", type=float, default=2.0, help="bench/admission.py's --seconds for joins/bare")
@@ -213,7 +218,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
 def measure(argv: list[str] | None = None) -> dict[str, Any]:
     """Run every part; the figures, each part's dict with its goal and whether it was met."""
     a = _args(argv)
-    print(f"fleet benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start")
+    print(f"fleet benchmark: {os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f} at the start", flush=True)
     t0 = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="licensor-bench-fleet-") as d:
         tmp, vendor = Path(d), Path(d) / "vendor"
