@@ -45,12 +45,6 @@ def run(*args: str | Path, timeout: float = 120) -> str:
     return p.stdout
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Site:
     """One controller installation (a data dir, and a database URL for PostgreSQL) licensed for ``nodes``."""
@@ -88,7 +82,7 @@ class Replica:
     """One ``licensor controller serve`` process (one worker) in front of a site's database."""
 
     site: Site
-    port: int = field(default_factory=free_port)
+    port: int = field(default_factory=lambda: free_port())  # free_port is defined below
     proc: subprocess.Popen[bytes] | None = None
 
     @property
@@ -145,6 +139,14 @@ def _get(url: str, token: str = "", *, timeout: float) -> bytes:
     with _DIRECT.open(urllib.request.Request(url, headers=headers), timeout=timeout) as r:  # noqa: S310
         body: bytes = r.read()
         return body
+
+
+def free_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
 
 
 def _tree(pid: int) -> list[int]:
