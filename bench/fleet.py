@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
+import json
 import os
 import statistics
 import subprocess
@@ -198,6 +199,27 @@ def _print(f: dict[str, Any]) -> None:
     print(f"  import/pass {cs['import_ratio']:.1f} (goal <= {GOAL_IMPORT:g}: {_met(cs['import_ratio'] <= GOAL_IMPORT)})")
 
 
+def markdown(f: dict[str, Any]) -> str:
+    """The figures of ``measure`` as a Markdown table (figure, value, goal, met) for docs/BENCHMARKS.md."""
+    ad, rp, jb, cs = f["admission"], f["replicas"], f["joins_bare"], f["cold_start"]
+
+    def p99(k: str) -> str:
+        return "n/a" if rp[k]["p99_ms"] is None else f"{rp[k]['p99_ms']:.0f} ms"
+
+    rows = [
+        (f"admission cost, {ad['large']:,} / {ad['small']:,} seats held", f"{ad['ratio']:.2f}", f"≤ {GOAL_FLAT}", ad["met"]),
+        (f"RSS with {ad['large']:,} seats held", f"{ad['rss_large_mb']:.0f} MB", f"≤ {GOAL_RSS_MB:.0f} MB", ad["rss_met"]),
+        ("joins/s, p99, one PostgreSQL replica", f"{rp['one']['joins_per_s']:.0f}/s, {p99('one')}", "", None),
+        ("joins/s, p99, three PostgreSQL replicas", f"{rp['three']['joins_per_s']:.0f}/s, {p99('three')}", "", None),
+        ("joins/bare on SQLite", f"{jb['ratio']:.2f}", f"≥ {GOAL_JOINS_BARE}", jb["met"]),
+        ("`licensor controller status` / `python -c pass`", f"{cs['status_ratio']:.1f}×", f"≤ {GOAL_STATUS:g}×", cs["status_met"]),
+        ("`import licensor` / `python -c pass`", f"{cs['import_ratio']:.1f}×", f"≤ {GOAL_IMPORT:g}×", cs["import_met"]),
+    ]
+    lines = ["| figure | value | goal | |", "|---|---:|---|---|"]
+    lines += [f"| {n} | {v} | {g} | {'' if m is None else ('met' if m else '**not met**')} |" for n, v, g, m in rows]
+    return "\n".join(lines) + "\n"
+
+
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.fleet", description=(__doc__ or "").split("\n\n")[0])
     p.add_argument("--small", type=int, default=1_000, help="seats held by the small controller")
@@ -212,6 +234,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--bare-seconds", type=float, default=2.0, help="bench/admission.py's --seconds for joins/bare")
     p.add_argument("--bare-rounds", type=int, default=5, help="bench/admission.py's --rounds for joins/bare")
     p.add_argument("--cold-rounds", type=int, default=20, help="rounds of the three cold starts")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here as JSON")
     return p.parse_args(argv)
 
 
@@ -239,6 +262,8 @@ def measure(argv: list[str] | None = None) -> dict[str, Any]:
     )
     f["seconds"], f["cores"] = time.monotonic() - t0, os.cpu_count()
     _print(f)
+    if a.json is not None:
+        a.json.write_text(json.dumps(f, indent=2) + "\n")
     print(f"\n  took {f['seconds'] / 60:.1f} min; load average {os.getloadavg()[0]:.1f} at the end")
     return f
 
