@@ -65,6 +65,16 @@ class LicensorError(Exception):
     http_status: int = 422
     exit_code: int = EXIT_REFUSED
 
+    def __init_subclass__(cls, *, code: str | None = None, http_status: int | None = None, exit_code: int | None = None) -> None:
+        """``class NotFound(UsageError, code="not_found", http_status=404)``: what a subclass changes, in its header."""
+        super().__init_subclass__()
+        if code is not None:
+            cls.code = code
+        if http_status is not None:
+            cls.http_status = http_status
+        if exit_code is not None:
+            cls.exit_code = exit_code
+
     def __init__(self, hint: str, *, code: str | None = None, details: dict[str, Any] | None = None):
         super().__init__(hint)
         if code is not None:
@@ -85,103 +95,61 @@ class LicensorError(Exception):
         return out
 
 
-class MalformedError(LicensorError):
+class MalformedError(LicensorError, code="malformed", http_status=400, exit_code=EXIT_USAGE):
     """The text is not a well-formed key, request code or file."""
 
-    code = "malformed"
-    http_status = 400
-    exit_code = EXIT_USAGE
 
-
-class TooLarge(MalformedError):
+class TooLarge(MalformedError, code="too_large", http_status=413):
     """The input is over a size bound."""
 
-    code = "too_large"
-    http_status = 413
 
-
-class VerificationError(LicensorError):
+class VerificationError(LicensorError, code="untrusted"):
     """Well-formed, but not to be trusted."""
 
-    code = "untrusted"
 
-
-class UnknownKeyError(VerificationError):
+class UnknownKeyError(VerificationError, code="unknown_key"):
     """Signed by a vendor key that is not in the trusted key ring."""
 
-    code = "unknown_key"
 
-
-class BadSignatureError(VerificationError):
+class BadSignatureError(VerificationError, code="bad_signature"):
     """The signature does not verify: the content was changed or forged."""
 
-    code = "bad_signature"
 
-
-class LicenseRefused(LicensorError):
+class LicenseRefused(LicensorError, code="refused"):
     """A genuine license that the policy refuses (wrong installation, expired, ...)."""
 
-    code = "refused"
 
-
-class UsageError(LicensorError):
+class UsageError(LicensorError, code="usage", http_status=400, exit_code=EXIT_USAGE):
     """The caller asked for something that cannot be done as asked."""
 
-    code = "usage"
-    http_status = 400
-    exit_code = EXIT_USAGE
 
-
-class InvalidInput(UsageError):
+class InvalidInput(UsageError, code="invalid_request", http_status=422):
     """A field of a request or a form is not valid: the hint names it."""
 
-    code = "invalid_request"
-    http_status = 422
 
-
-class InvalidEmail(UsageError):
+class InvalidEmail(UsageError, code="invalid_email"):
     """An e-mail address that cannot be used (malformed, or carrying line breaks)."""
 
-    code = "invalid_email"
 
-
-class NotFound(UsageError):
+class NotFound(UsageError, code="not_found", http_status=404):
     """There is no such object."""
 
-    code = "not_found"
-    http_status = 404
 
-
-class Conflict(UsageError):
+class Conflict(UsageError, code="conflict", http_status=409):
     """The object already exists, or its state does not allow this."""
 
-    code = "conflict"
-    http_status = 409
 
-
-class Unauthorized(LicensorError):
+class Unauthorized(LicensorError, code="unauthorized", http_status=401):
     """No credentials, or wrong ones."""
 
-    code = "unauthorized"
-    http_status = 401
 
-
-class Forbidden(LicensorError):
+class Forbidden(LicensorError, code="forbidden", http_status=403):
     """Known, but not allowed to do this."""
 
-    code = "forbidden"
-    http_status = 403
 
-
-class RateLimited(LicensorError):
+class RateLimited(LicensorError, code="rate_limited", http_status=429):
     """Too many attempts: ``details["retry_after"]`` says how many seconds to wait."""
 
-    code = "rate_limited"
-    http_status = 429
 
-
-class Unavailable(LicensorError):
+class Unavailable(LicensorError, code="unavailable", http_status=503):
     """A service this needs (a controller, the mail server) did not answer as it should."""
-
-    code = "unavailable"
-    http_status = 503

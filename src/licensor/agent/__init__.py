@@ -43,10 +43,8 @@ __all__ = ["Agent", "Result", "Unreachable", "session"]
 log = logging.getLogger("licensor.agent")
 
 
-class Unreachable(Unavailable):
+class Unreachable(Unavailable, code="unreachable"):
     """No controller answered."""
-
-    code = "unreachable"
 
 
 def session(*, connections: int = 100, timeout: float = 10.0) -> aiohttp.ClientSession:
