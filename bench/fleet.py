@@ -220,20 +220,27 @@ def markdown(f: dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+#: The bench's sizes: flag, type, default (the full size), help.
+_OPTIONS: list[tuple[str, type, float, str]] = [
+    ("--small", int, 1_000, "seats held by the small controller"),
+    ("--large", int, 100_000, "seats held by the large controller"),
+    ("--batch", int, 2_000, "new joins timed per batch"),
+    ("--concurrency", int, 64, "simulator --concurrency of the timed batches"),
+    ("--fill-concurrency", int, 256, "simulator --concurrency of the fills"),
+    ("--rounds", int, 7, "rounds of batches (part 1)"),
+    ("--storm-rounds", int, 5, "rounds of storms (part 3)"),
+    ("--storm", int, 5_000, "agents per replica storm"),
+    ("--storm-concurrency", int, 500, "simulator --concurrency of the replica storms"),
+    ("--bare-seconds", float, 2.0, "bench/admission.py's --seconds for joins/bare"),
+    ("--bare-rounds", int, 5, "bench/admission.py's --rounds for joins/bare"),
+    ("--cold-rounds", int, 20, "rounds of the three cold starts"),
+]
+
+
 def _args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.fleet", description=(__doc__ or "").split("\n\n")[0])
-    p.add_argument("--small", type=int, default=1_000, help="seats held by the small controller")
-    p.add_argument("--large", type=int, default=100_000, help="seats held by the large controller")
-    p.add_argument("--batch", type=int, default=2_000, help="new joins timed per batch")
-    p.add_argument("--concurrency", type=int, default=64, help="simulator --concurrency of the timed batches")
-    p.add_argument("--fill-concurrency", type=int, default=256, help="simulator --concurrency of the fills")
-    p.add_argument("--rounds", type=int, default=7, help="rounds of batches (part 1)")
-    p.add_argument("--storm-rounds", type=int, default=5, help="rounds of storms (part 3)")
-    p.add_argument("--storm", type=int, default=5_000, help="agents per replica storm")
-    p.add_argument("--storm-concurrency", type=int, default=500, help="simulator --concurrency of the replica storms")
-    p.add_argument("--bare-seconds", type=float, default=2.0, help="bench/admission.py's --seconds for joins/bare")
-    p.add_argument("--bare-rounds", type=int, default=5, help="bench/admission.py's --rounds for joins/bare")
-    p.add_argument("--cold-rounds", type=int, default=20, help="rounds of the three cold starts")
+    for flag, kind, default, what in _OPTIONS:
+        p.add_argument(flag, type=kind, default=default, help=what)
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here as JSON")
     return p.parse_args(argv)
 
