@@ -11,7 +11,7 @@ from datetime import UTC, datetime
 
 from .errors import UsageError
 
-__all__ = ["MONTH_PATTERN", "Clock", "parse_day", "parse_month", "system_clock"]
+__all__ = ["MONTH_PATTERN", "Clock", "is_month", "parse_day", "parse_month", "system_clock"]
 
 #: A function that tells the time (time-zone aware): ``system_clock`` in production, a fixed one in tests.
 Clock = Callable[[], datetime]
@@ -37,8 +37,13 @@ def parse_day(text: str) -> datetime:
     return t.replace(tzinfo=UTC) if t.tzinfo is None else t
 
 
+def is_month(text: object) -> bool:
+    """Whether ``text`` names a month as licensor writes it: ``YYYY-MM``."""
+    return isinstance(text, str) and _MONTH.fullmatch(text) is not None
+
+
 def parse_month(text: str) -> str:
     """``text`` if it is a month (``YYYY-MM``); else a ``UsageError`` that names it."""
-    if not isinstance(text, str) or not _MONTH.fullmatch(text):
+    if not is_month(text):
         raise UsageError(f"'{str(text)[:20]}' is not a month: use YYYY-MM")
     return text

@@ -28,11 +28,11 @@ The signature is over ``b"licensor-usage-v1\\x00" + JSON bytes``.  Pure: no I/O.
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .clock import is_month
 from .codec import armour, b64decode, b64encode, parse_json, unarmour
 from .errors import BadSignatureError, MalformedError
 from .identity import InstallationKey, installation_id, verify_installation_signature
@@ -43,7 +43,6 @@ __all__ = ["USAGE_ARMOUR", "UsageReport", "decode_usage_report", "make_usage_rep
 USAGE_ARMOUR = "LICENSOR USAGE REPORT"
 USAGE_VERSION = 1
 _DOMAIN = b"licensor-usage-v1\x00"
-_MONTH_RE = re.compile(r"\d{4}-(0[1-9]|1[0-2])")
 #: The signed JSON is about 300 bytes.
 MAX_REPORT = 16 * 1024
 _REMEDY = "it was not made by 'licensor controller usage-report'; ask the customer for a new report"
@@ -87,7 +86,7 @@ def make_usage_report(
     serial: int | None = None,
 ) -> str:
     """The armoured, signed usage report of installation ``key`` for ``month``."""
-    if not _MONTH_RE.fullmatch(month):
+    if not is_month(month):
         raise MalformedError(f"'{month}' is not a month: use YYYY-MM")
     doc = {
         "v": USAGE_VERSION,
@@ -149,7 +148,7 @@ def decode_usage_report(text: str | bytes) -> UsageReport:
     if inst != installation_id(pk):
         raise BadSignatureError("the usage report's installation id does not belong to the key that signed it")
     month = doc.get("month")
-    if not isinstance(month, str) or not _MONTH_RE.fullmatch(month):
+    if not isinstance(month, str) or not is_month(month):
         raise MalformedError("the usage report's month is not YYYY-MM")
     lid = doc.get("license_id")
     if lid is not None and (not isinstance(lid, str) or len(lid) > 256):
