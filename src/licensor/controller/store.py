@@ -74,6 +74,15 @@ seats = Table(
     Index("ix_seats_kind_last_seen", "kind", "last_seen"),
 )
 
+#: Seats held per kind, kept in the same transactions as every seat insert and delete (see ``seats/store.py``):
+#: admission reads one row instead of counting the seats.  ``seats/store.check_counts`` repairs a drift, audited.
+seat_counts = Table(
+    "seat_counts",
+    metadata,
+    Column("kind", String(10), primary_key=True),
+    Column("held", Integer, nullable=False),
+)
+
 #: Hash-chained audit log: each entry's hash covers its content and the previous hash.
 audit = Table(
     "audit",
