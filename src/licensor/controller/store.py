@@ -69,7 +69,7 @@ seats = Table(
     Column("joined_at", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
     Column("address", String(200), nullable=False, default=""),
-    # SHA-256 (hex) of the seat secret handed to the holder at join; NULL: given before seats had secrets (migration 0005)
+    # SHA-256 (hex) of the seat secret handed to the holder at join; NULL: given before seats had secrets (migration 0004)
     Column("secret_hash", String(64), nullable=True),
     Index("ix_seats_kind_last_seen", "kind", "last_seen"),
 )
