@@ -92,6 +92,7 @@ def create_app(settings: ControllerSettings) -> FastAPI:
     )
     svc.store.create_schema()
     ctl = Controller(svc, heartbeat_ttl=settings.heartbeat_ttl)
+    ctl.seating.check_counts()  # a count that drifted while no controller ran is repaired (audited) before the first batch
     batcher: Batcher[Op, Outcome] = Batcher(ctl.apply, settings.batch_max)
     interval = settings.sweep_interval or max(0.5, settings.heartbeat_ttl / 3)
 

@@ -69,9 +69,18 @@ seats = Table(
     Column("joined_at", UTCDateTime, nullable=False),
     Column("last_seen", UTCDateTime, nullable=False),
     Column("address", String(200), nullable=False, default=""),
-    # SHA-256 (hex) of the seat secret handed to the holder at join; NULL: given before seats had secrets (migration 0005)
+    # SHA-256 (hex) of the seat secret handed to the holder at join; NULL: given before seats had secrets (migration 0004)
     Column("secret_hash", String(64), nullable=True),
     Index("ix_seats_kind_last_seen", "kind", "last_seen"),
+)
+
+#: Seats held per kind, kept in the same transactions as every seat insert and delete (see ``seats/store.py``):
+#: admission reads one row instead of counting the seats.  ``seats/store.check_counts`` repairs a drift, audited.
+seat_counts = Table(
+    "seat_counts",
+    metadata,
+    Column("kind", String(10), primary_key=True),
+    Column("held", Integer, nullable=False),
 )
 
 #: Hash-chained audit log: each entry's hash covers its content and the previous hash.

@@ -8,6 +8,7 @@ processes and replicas, and what makes a storm of joins cheap (one commit for ma
 from __future__ import annotations
 
 import secrets
+import time
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -27,6 +28,9 @@ from ..license.verdicts import Verdicts
 from . import store
 
 Outcome = seats.Outcome
+
+#: How often (monotonic seconds) the sweep compares the seat counts with the seats held; a process checks at its start too.
+COUNT_CHECK_EVERY = 300.0
 
 
 @dataclass(frozen=True)
@@ -50,6 +54,7 @@ class Seats:
         self.store, self.verdicts, self.clock, self.ttl, self.observe = store_, verdicts, clock, ttl, observe
         self.refusals: Counter[str] = Counter()
         self.peaks: dict[tuple[str, str], int] = {}  # (month, kind) -> a peak already stored
+        self.counts_checked: float | None = None  # time.monotonic() of this process's last seat count check
 
     def apply(self, ops: Sequence[Op]) -> list[Outcome]:
         """Apply a batch of seat operations in one serialising transaction."""
@@ -82,11 +87,11 @@ class Seats:
     def _kind(self, c: Connection, kind: str, ops: list[Op], verdict: Verdict, now: datetime, entries: list[audit.Entry]) -> list[Outcome]:
         """Load, decide and store the requests of one kind; a join short of room sweeps silent seats first."""
         reqs = [seats.Request(o.op, o.id, o.secret, o.admin) for o in ops]
-        d = seats.decide(kind, reqs, verdict, *self._load(c, kind, ops, verdict), now, self.ttl)
+        d = seats.decide(kind, reqs, verdict, *self._load(c, kind, ops, verdict, now), now, self.ttl)
         if d.short:
             spare = {*d.freed, *(r.id for r, o in zip(reqs, d.outcomes, strict=True) if o.status == "alive")}
             if store.sweep(c, kind, now, self.ttl, spare):
-                d = seats.decide(kind, reqs, verdict, *self._load(c, kind, ops, verdict), now, self.ttl)
+                d = seats.decide(kind, reqs, verdict, *self._load(c, kind, ops, verdict, now), now, self.ttl)
         keys = {rid: secrets.token_urlsafe(32) for rid in (*d.seated, *d.rekeyed)}
         addr = {o.id: o.address for o in ops if o.op == "join"}
         if d.freed:
@@ -103,20 +108,34 @@ class Seats:
         return [replace(o, secret=keys[r.id]) if o.status == "admitted" else o for r, o in zip(reqs, d.outcomes, strict=True)]
 
     @staticmethod
-    def _load(c: Connection, kind: str, ops: list[Op], verdict: Verdict) -> tuple[dict[str, seats.Holder], int]:
-        """What ``decide`` reads: the holders of the ids asked for, and the seats held (only joins a license admits need the count
-        and the holders' last heard-from times)."""
+    def _load(c: Connection, kind: str, ops: list[Op], verdict: Verdict, now: datetime) -> tuple[dict[str, seats.Holder], int]:
+        """What ``decide`` reads: the holders of the ids asked for, and the seats held (only joins a license admits need the count,
+        one row of ``seat_counts``, and the holders' last heard-from times)."""
         if verdict.keeps_seats and any(o.op == "join" for o in ops):
-            return store.holders(c, kind, dict.fromkeys(o.id for o in ops)), store.count(c, kind)
+            return store.holders(c, kind, dict.fromkeys(o.id for o in ops)), store.count(c, kind, now)
         ids = dict.fromkeys(o.id for o in ops if o.op != "join")
         return (store.secret_holders(c, kind, ids) if ids else {}), 0
 
     def sweep(self) -> int:
-        """Free every seat whose holder went silent; returns how many.  Also a reading for the trusted-time mark."""
+        """Free every seat whose holder went silent; returns how many.  Also a reading for the trusted-time mark, and every
+        ``COUNT_CHECK_EVERY`` seconds the check of the seat counts."""
         now = self.clock()
         with self.store.locked() as c:
             self.observe(c, now)
+            if self.counts_checked is None or time.monotonic() - self.counts_checked >= COUNT_CHECK_EVERY:
+                self._check_counts(c, now)
             return sum(len(store.sweep(c, k, now, self.ttl)) for k in seats.KINDS)
+
+    def check_counts(self) -> dict[str, tuple[int | None, int]]:
+        """Compare the seat counts with the seats held and repair any that drifted (audited); the repaired kinds."""
+        now = self.clock()
+        with self.store.locked() as c:
+            return self._check_counts(c, now)
+
+    def _check_counts(self, c: Connection, now: datetime) -> dict[str, tuple[int | None, int]]:
+        wrong = store.check_counts(c, now)
+        self.counts_checked = time.monotonic()
+        return wrong
 
     def listing(self, kind: str) -> list[dict[str, Any]]:
         """The seats of ``kind``, longest-held first."""

@@ -1,7 +1,11 @@
 """Seat bookkeeping in the database; the decisions come from ``licensor.seats``.
 
 Every function here runs inside ``Store.locked()`` so that what it counts is
-what it commits.
+what it commits.  The seats held per kind are kept in ``seat_counts``: every
+function that inserts or deletes seats updates them in the same transaction, so
+admission reads one row (``count``) instead of counting the seats, and the cost of
+a batch stays flat with the seats held.  ``check_counts`` compares them with the
+seats and repairs a drift (a hand edit of the database), audited.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ _AMONG = and_(s.seats.c.kind == bindparam("b_kind"), s.seats.c.seat_id.in_(bindp
 _HOLDERS = select(s.seats.c.seat_id, s.seats.c.secret_hash, s.seats.c.last_seen).where(_AMONG)
 _SECRETS = select(s.seats.c.seat_id, s.seats.c.secret_hash).where(_AMONG)
 _COUNT = select(func.count()).select_from(s.seats).where(s.seats.c.kind == bindparam("b_kind"))
+_HELD = select(s.seat_counts.c.held).where(s.seat_counts.c.kind == bindparam("b_kind"))
+_BUMP = update(s.seat_counts).where(s.seat_counts.c.kind == bindparam("b_kind")).values(held=s.seat_counts.c.held + bindparam("b_by"))
 _USAGE = and_(s.usage.c.month == bindparam("b_month"), s.usage.c.kind == bindparam("b_kind"))
 _RAISE_PEAK = (
     update(s.usage).where(_USAGE, s.usage.c.peak < bindparam("b_used")).values(peak=bindparam("b_used"), updated_at=bindparam("b_now"))
@@ -55,9 +61,15 @@ def touch(c: Connection, kind: str, ids: Iterable[str], now: datetime) -> None:
     c.execute(_TOUCH, {"b_kind": kind, "b_ids": list(ids), "b_now": now})
 
 
+def _bump(c: Connection, kind: str, by: int) -> None:
+    """The seats of ``kind`` held changed by ``by``.  A missing row stays missing: ``count`` restores it, audited."""
+    if by:
+        c.execute(_BUMP, {"b_kind": kind, "b_by": by})
+
+
 def free(c: Connection, kind: str, ids: Iterable[str]) -> None:
     """Take the seats of ``ids`` away."""
-    c.execute(_FREE, {"b_kind": kind, "b_ids": list(ids)})
+    _bump(c, kind, -c.execute(_FREE, {"b_kind": kind, "b_ids": list(ids)}).rowcount)
 
 
 def seat(c: Connection, kind: str, new: Sequence[tuple[str, str, str]], now: datetime) -> None:
@@ -65,6 +77,7 @@ def seat(c: Connection, kind: str, new: Sequence[tuple[str, str, str]], now: dat
     c.execute(
         _SEAT, [{"kind": kind, "seat_id": i, "joined_at": now, "last_seen": now, "address": a[:200], "secret_hash": h} for i, a, h in new]
     )
+    _bump(c, kind, len(new))  # an insert that fails (a duplicate id) raises and rolls the whole transaction back
 
 
 def rekey(c: Connection, kind: str, taken: Sequence[tuple[str, str, str]], now: datetime) -> None:
@@ -77,8 +90,42 @@ def rows(c: Connection, kind: str) -> list[seats.Seat]:
     return [seats.Seat(r.seat_id, r.joined_at, r.last_seen) for r in c.execute(q)]
 
 
-def count(c: Connection, kind: str) -> int:
+def count(c: Connection, kind: str, now: datetime) -> int:
+    """The seats of ``kind`` held, from ``seat_counts``; a missing or negative count is repaired from the seats (audited)."""
+    held = c.execute(_HELD, {"b_kind": kind}).scalar_one_or_none()
+    if held is None or held < 0:
+        return _repair(c, kind, held, counted(c, kind), now)
+    return int(held)
+
+
+def counted(c: Connection, kind: str) -> int:
+    """The seats of ``kind`` held, counted row by row: what ``seat_counts`` must agree with."""
     return int(c.execute(_COUNT, {"b_kind": kind}).scalar_one())
+
+
+def _repair(c: Connection, kind: str, held: int | None, actual: int, now: datetime) -> int:
+    """Set the count of ``kind`` to ``actual`` (it said ``held``; None: it was missing), audited."""
+    if held is None:
+        c.execute(s.seat_counts.insert().values(kind=kind, held=actual))
+    else:
+        c.execute(update(s.seat_counts).where(s.seat_counts.c.kind == kind).values(held=actual))
+    said = "was missing" if held is None else f"said {held}"
+    detail = f"the count of {NOUN[kind]} seats {said} but {actual} are held: set to {actual}"
+    audit.append(c, now, [audit.Entry("repaired", kind, "seat_count", detail)])
+    return actual
+
+
+def check_counts(c: Connection, now: datetime) -> dict[str, tuple[int | None, int]]:
+    """Compare each kind's count with the seats held and repair those that differ (audited).
+
+    Returns the repaired kinds: kind -> (what the count said, None if missing; the seats held).
+    """
+    said: dict[str, int] = {r[0]: int(r[1]) for r in c.execute(select(s.seat_counts.c.kind, s.seat_counts.c.held))}
+    actual: dict[str, int] = {r[0]: int(r[1]) for r in c.execute(select(s.seats.c.kind, func.count()).group_by(s.seats.c.kind))}
+    wrong = {k: (said.get(k), int(actual.get(k, 0))) for k in seats.KINDS if said.get(k) != actual.get(k, 0)}
+    for k, (held, n) in wrong.items():
+        _repair(c, k, held, n, now)
+    return wrong
 
 
 def sweep(c: Connection, kind: str, now: datetime, ttl: timedelta, spare: Collection[str] = ()) -> list[str]:
@@ -90,7 +137,7 @@ def sweep(c: Connection, kind: str, now: datetime, ttl: timedelta, spare: Collec
         for i in range(0, len(gone), 500):
             free(c, kind, gone[i : i + 500])
     elif gone:
-        c.execute(delete(s.seats).where(silent))
+        _bump(c, kind, -c.execute(delete(s.seats).where(silent)).rowcount)
         audit.append(
             c,
             now,
@@ -101,7 +148,7 @@ def sweep(c: Connection, kind: str, now: datetime, ttl: timedelta, spare: Collec
 
 def enforce_limit(c: Connection, kind: str, limit: int, now: datetime, why: str) -> list[str]:
     """Evict the most recently joined seats over ``limit``; the longest-connected stay.  Audited."""
-    if count(c, kind) <= limit:
+    if count(c, kind, now) <= limit:
         return []
     _keep, evict = seats.over_limit(rows(c, kind), limit)
     ids = [e.id for e in evict]
