@@ -54,7 +54,7 @@ def cmd_vendor_list(args: argparse.Namespace) -> int:
 
 
 def _license_line(r: dict[str, Any]) -> str:
-    state = f"superseded by {r['superseded_by'][:8]}" if r["superseded_by"] else "current"
+    state = f"superseded by {r['superseded_by'][:8]}" if r["superseded_by"] else r["state"]
     return (
         f"{r['license_id']}  {r['installation_id']}  serial {r['serial']:<3} {r['kind']:<7} {r['type']:<12} "
         f"{r['nodes']:>5} nodes  expires {r['expires'] or 'never':<20}  {r['customer']}  ({state})"
