@@ -34,16 +34,16 @@ from typing import Any, Literal, NamedTuple, Protocol
 from .errors import UsageError
 
 __all__ = [
+    "EXPIRING_DAYS",
     "MAX_COUNT",
     "MAX_GRACE_DAYS",
     "MAX_MONTHS",
     "Ask",
-    "EXPIRING_DAYS",
     "Current",
     "LicenseType",
-    "State",
     "Overrides",
     "Plan",
+    "State",
     "Terms",
     "add_months",
     "aware",

@@ -41,13 +41,13 @@ class TestCheckIssue:
     def test_zero_nodes_refused(self) -> None:
         """A license with no node is refused in a sentence."""
         t = license_terms("issue", NOW, overrides=Overrides(nodes=0))
-        with pytest.raises(UsageError, match="^A license needs at least 1 node"):
+        with pytest.raises(UsageError, match=r"^A license needs at least 1 node"):
             check_issue(t, plan=None, type_given=None)
 
     def test_plan_sets_the_type(self) -> None:
         """Plan perpetual with type subscription is refused; the plan's own type passes."""
         t = license_terms("issue", NOW, plan=PERP, overrides=Overrides(nodes=3, type="subscription"))
-        with pytest.raises(UsageError, match="^The plan perpetual is perpetual, not subscription") as e:
+        with pytest.raises(UsageError, match=r"^The plan perpetual is perpetual, not subscription") as e:
             check_issue(t, plan=PERP, type_given="subscription")
         assert e.value.details == {"field": "type"}
         check_issue(license_terms("issue", NOW, plan=PERP, overrides=Overrides(nodes=3)), plan=PERP, type_given="perpetual")
@@ -55,7 +55,7 @@ class TestCheckIssue:
 
     def test_past_expiry_refused_in_words(self) -> None:
         """An expiry in the past is refused by the term function with a sentence naming the date."""
-        with pytest.raises(UsageError, match="^The expiry date 2025-01-01T00:00:00Z is already past"):
+        with pytest.raises(UsageError, match=r"^The expiry date 2025-01-01T00:00:00Z is already past"):
             license_terms("issue", NOW, overrides=Overrides(nodes=1, expires=datetime(2025, 1, 1, tzinfo=UTC)))
 
 
@@ -67,7 +67,7 @@ class TestCheckFeatures:
 
     def test_unknown_refused_naming_it_and_the_known_ones(self) -> None:
         """An unknown feature is refused, naming it and the catalogue."""
-        with pytest.raises(UsageError, match="^Product demo has no feature multi-clustr: its catalogue is audit, multi-cluster") as e:
+        with pytest.raises(UsageError, match=r"^Product demo has no feature multi-clustr: its catalogue is audit, multi-cluster") as e:
             check_features("demo", ["multi-clustr", "audit"], ["multi-cluster", "audit"])
         assert e.value.details["unknown"] == ["multi-clustr"]
 

@@ -89,7 +89,7 @@ class CatalogService:
         return as_plan(plan_dict(row)) if row is not None else None
 
     def check_features(self, c: Connection, product: str, features: tuple[str, ...], *, allow_unknown: bool = False) -> None:
-        """Refuse features outside the product's catalogue (``terms.check_features``); a product seen for the first time is added, open to any."""
+        """Refuse features outside the product's catalogue (``terms.check_features``); a new product is added, open to any."""
         row = c.execute(_PRODUCT_FEATURES, {"n": product}).first()
         if row is None:
             c.execute(s.products.insert(), {"name": product, "features": "[]", "created_at": self.ledger.clock()})

@@ -12,6 +12,7 @@ Revises: 0002
 
 from __future__ import annotations
 
+from itertools import pairwise
 from typing import Any
 
 import sqlalchemy as sa
@@ -43,7 +44,7 @@ def upgrade() -> None:
     for r in rows:
         by_installation.setdefault(r.installation_id, []).append(r)
     for chain in by_installation.values():
-        for older, newer in zip(chain, chain[1:], strict=False):
+        for older, newer in pairwise(chain):
             if older.superseded_by is not None:
                 continue
             conn.execute(sa.update(licenses).where(licenses.c.license_id == older.license_id).values(superseded_by=newer.license_id))
