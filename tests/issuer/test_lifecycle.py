@@ -97,6 +97,13 @@ class TestIssueValidation:
         _, code = request_code()
         lic = issue(server, code, features=["multi-clustr"], allow_unknown_features=True, plan="perpetual", type="perpetual")
         assert lic["features"] == ["multi-clustr"] and lic["type"] == "perpetual"
+        _, code = request_code()
+        args = ["issue", "-", "--nodes", "2", "--type", "subscription", "--feature", "multi-clustr"]
+        refused = server.vendor(*args, input=code)
+        assert refused.code != 0 and "Product demo has no feature multi-clustr" in refused.err
+        ok(server.vendor(*args, "--allow-unknown-features", input=code))
+        states = [r["state"] for r in json.loads(ok(server.vendor("list", "--json")).out)]
+        assert states == ["current", "current"]
 
 
 class TestMigration:
