@@ -18,6 +18,9 @@ call it, so the form shows what issuing would sign.
                   from the old end (expiry, or maintenance end for perpetual), or from now if that lapsed, by
                   ``months`` (override, else the plan's, else 12) unless ``expires``/``maintenance_until`` is given
     rehost        the old license's terms, its expiry and maintenance end too, unless overridden; grace stays
+
+``check_issue`` refuses what a clerk may not issue (no node, a feature outside the catalogue without
+confirmation, a type the plan does not have); ``license_state`` says where an issued license stands.
 """
 
 from __future__ import annotations
@@ -25,12 +28,13 @@ from __future__ import annotations
 import calendar
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple, Protocol
 
 from .errors import UsageError
 
 __all__ = [
+    "EXPIRING_DAYS",
     "MAX_COUNT",
     "MAX_GRACE_DAYS",
     "MAX_MONTHS",
@@ -39,14 +43,19 @@ __all__ = [
     "LicenseType",
     "Overrides",
     "Plan",
+    "State",
     "Terms",
     "add_months",
     "aware",
+    "check_features",
+    "check_issue",
+    "license_state",
     "license_terms",
     "whole",
 ]
 
 LicenseType = Literal["perpetual", "subscription"]
+State = Literal["current", "expiring soon", "expired", "superseded"]
 Kind = Literal["issue", "renew", "rehost"]
 
 # Bounds on what may be asked for and issued (request codes and new licenses); docs/FORMAT.md states them.
@@ -58,6 +67,8 @@ MAX_COUNT = 1_000_000
 MAX_GRACE_DAYS = 3650
 #: A term asked for nowhere runs this many months.
 DEFAULT_MONTHS = 12
+#: A live license ending within this many days is "expiring soon".
+EXPIRING_DAYS = 30
 
 
 @dataclass(frozen=True)
@@ -273,5 +284,39 @@ def _dates(
         raise UsageError("give either --months or --expires, not both")
     exp = expires or add_months(now, months or DEFAULT_MONTHS)
     if exp <= now:
-        raise UsageError(f"the expiry date {_stamp(exp)} is already past")
+        raise UsageError(f"The expiry date {_stamp(exp)} is already past: choose a later date", details={"field": "expires"})
     return exp, maint or exp
+
+
+def license_state(expires: datetime | None, superseded_by: str | None, now: datetime, *, soon_days: int = EXPIRING_DAYS) -> State:
+    """Where an issued license stands: superseded (a newer key replaced it), expired, expiring soon, or current."""
+    if superseded_by:
+        return "superseded"
+    if expires is None:
+        return "current"
+    if expires <= now:
+        return "expired"
+    return "expiring soon" if expires - now <= timedelta(days=soon_days) else "current"
+
+
+def check_features(product: str, features: Sequence[str], catalogue: Sequence[str], *, allow_unknown: bool = False) -> None:
+    """Refuse features outside the product's catalogue (an empty catalogue takes any) unless the vendor confirmed them."""
+    unknown = sorted(set(features) - set(catalogue)) if catalogue else []
+    if unknown and not allow_unknown:
+        names = ", ".join(unknown)
+        raise UsageError(
+            f"Product {product} has no feature {names}: its catalogue is {', '.join(sorted(catalogue))}. "
+            "Correct the name, or confirm the unknown feature to issue it anyway",
+            details={"field": "features", "unknown": unknown, "known": sorted(catalogue)},
+        )
+
+
+def check_issue(t: Terms, *, plan: Plan | None, type_given: LicenseType | None) -> None:
+    """Refuse a new license a clerk may not issue: no node, or a type the chosen plan does not have."""
+    if plan is not None and type_given is not None and type_given != plan.type:
+        raise UsageError(
+            f"The plan {plan.name} is {plan.type}, not {type_given}: choose the {plan.type} type or another plan",
+            details={"field": "type"},
+        )
+    if t.nodes < 1:
+        raise UsageError("A license needs at least 1 node", details={"field": "nodes"})

@@ -11,7 +11,7 @@ from sqlalchemy.engine import Connection, Row
 
 from ...errors import UsageError
 from ...license import fmt_time
-from ...terms import Plan
+from ...terms import Plan, check_features
 from .. import store as s
 from ..ledger import Ledger
 
@@ -88,16 +88,10 @@ class CatalogService:
         row = c.execute(_PLAN, {"n": name}).first()
         return as_plan(plan_dict(row)) if row is not None else None
 
-    def check_features(self, c: Connection, product: str, features: tuple[str, ...]) -> None:
-        """Refuse features outside the product's catalogue; a product seen for the first time is added, open to any."""
+    def check_features(self, c: Connection, product: str, features: tuple[str, ...], *, allow_unknown: bool = False) -> None:
+        """Refuse features outside the product's catalogue (``terms.check_features``); a new product is added, open to any."""
         row = c.execute(_PRODUCT_FEATURES, {"n": product}).first()
         if row is None:
             c.execute(s.products.insert(), {"name": product, "features": "[]", "created_at": self.ledger.clock()})
             return
-        catalogue = set(json.loads(row.features))
-        unknown = sorted(set(features) - catalogue) if catalogue else []
-        if unknown:
-            raise UsageError(
-                f"product {product} has no feature {', '.join(unknown)}: its catalogue is {', '.join(sorted(catalogue))}",
-                details={"unknown": unknown},
-            )
+        check_features(product, features, json.loads(row.features), allow_unknown=allow_unknown)

@@ -32,7 +32,15 @@ def cmd_vendor_inspect_request(args: argparse.Namespace) -> int:
 
 def cmd_vendor_issue(args: argparse.Namespace) -> int:
     svc = issuer_service(args).licenses
-    issued_out(args, svc.issue(read_input(args.file), actor=actor(), plan=args.plan, customer=args.customer, terms=overrides(args)))
+    issued = svc.issue(
+        read_input(args.file),
+        actor=actor(),
+        plan=args.plan,
+        customer=args.customer,
+        terms=overrides(args),
+        allow_unknown_features=args.allow_unknown_features,
+    )
+    issued_out(args, issued)
     return EXIT_OK
 
 
@@ -54,7 +62,7 @@ def cmd_vendor_list(args: argparse.Namespace) -> int:
 
 
 def _license_line(r: dict[str, Any]) -> str:
-    state = f"superseded by {r['superseded_by'][:8]}" if r["superseded_by"] else "current"
+    state = f"superseded by {r['superseded_by'][:8]}" if r["superseded_by"] else r["state"]
     return (
         f"{r['license_id']}  {r['installation_id']}  serial {r['serial']:<3} {r['kind']:<7} {r['type']:<12} "
         f"{r['nodes']:>5} nodes  expires {r['expires'] or 'never':<20}  {r['customer']}  ({state})"
@@ -96,6 +104,7 @@ def register(group: Any, cmd: AddCommand) -> None:
     add_terms(sp)
     sp.add_argument("--customer", help="default: the company in the request")
     sp.add_argument("--grace-days", type=count, help="days after expiry that connected nodes keep their seats")
+    sp.add_argument("--allow-unknown-features", action="store_true", help="issue features outside the product's catalogue")
     sp.add_argument("--out", help="write the license file here instead of stdout")
     _register_successors(group, cmd)
     sp = cmd(group, "list", cmd_vendor_list, "list and search issued licenses, newest first")

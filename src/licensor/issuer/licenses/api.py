@@ -38,6 +38,7 @@ class IssueBody(Terms):
     type: LicenseType | None = None
     customer: str | None = Field(None, max_length=200)
     grace_days: GraceDays | None = None
+    allow_unknown_features: bool = Field(False, description="issue features outside the product's catalogue (refused otherwise)")
 
 
 class RenewBody(Terms):
@@ -70,8 +71,12 @@ def inspect(body: InspectBody, p: Reader, svc: Issuer) -> dict[str, Any]:
 
 @router.post("/licenses", status_code=201, summary="issue a license from a request code")
 def issue(body: IssueBody, p: Writer, svc: Issuer) -> JSONResponse:
-    terms = Overrides(**body.model_dump(exclude={"request_code", "plan", "customer"}))
-    return _issued(svc.licenses.issue(body.request_code, actor=p.actor, plan=body.plan, customer=body.customer, terms=terms))
+    terms = Overrides(**body.model_dump(exclude={"request_code", "plan", "customer", "allow_unknown_features"}))
+    unknown_ok = body.allow_unknown_features
+    issued = svc.licenses.issue(
+        body.request_code, actor=p.actor, plan=body.plan, customer=body.customer, terms=terms, allow_unknown_features=unknown_ok
+    )
+    return _issued(issued)
 
 
 @router.get("/licenses", summary="list and search licenses, newest first")

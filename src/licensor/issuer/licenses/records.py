@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from ...license import License, fmt_time, license_file
+from ...terms import license_state
 
 
 @dataclass(frozen=True)
@@ -27,12 +29,12 @@ class Issued:
         return license_file(self.license, self.token)
 
     def as_dict(self) -> dict[str, Any]:
-        """The same record as ``LicenseService.get`` shows, without reading it back."""
-        return license_record(self.license, self)
+        """The same record as ``LicenseService.get`` shows, without reading it back (its state as of its issue)."""
+        return license_record(self.license, self, self.license.issued_at)
 
 
-def license_record(lic: Any, meta: Any) -> dict[str, Any]:
-    """The license record the API, CLI and console show.
+def license_record(lic: Any, meta: Any, now: datetime) -> dict[str, Any]:
+    """The license record the API, CLI and console show, with its ``state`` at ``now`` (``terms.license_state``).
 
     ``lic`` has the license's fields (a ``License`` or a ``licenses`` row); ``meta`` the issuer's
     (``plan``, ``kid``, ``kind``, ``supersedes``, ``superseded_by``, ``issued_by``: an ``Issued`` or the row)."""
@@ -57,5 +59,6 @@ def license_record(lic: Any, meta: Any) -> dict[str, Any]:
         "kind": meta.kind,
         "supersedes": meta.supersedes,
         "superseded_by": meta.superseded_by,
+        "state": license_state(lic.expires, meta.superseded_by, now),
         "issued_by": meta.issued_by,
     }

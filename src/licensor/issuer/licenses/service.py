@@ -12,7 +12,7 @@ import uuid
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, func, or_, select, update
+from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
 from ...errors import Conflict
@@ -20,7 +20,7 @@ from ...identity import Binding, default_binding
 from ...license import License, license_from_claims, new_license
 from ...request import RequestCode, decode_request
 from ...signing import split_token
-from ...terms import Ask, Overrides, Terms, license_terms
+from ...terms import Ask, Overrides, Terms, check_issue, license_terms
 from .. import store as s
 from ..catalog.service import CatalogService
 from ..customers.service import CustomerService
@@ -30,6 +30,12 @@ from .records import Issued, license_record
 
 _LICENSE_INSERT = s.licenses.insert()
 _MAX_SERIAL = select(func.max(s.licenses.c.serial)).where(s.licenses.c.installation_id == bindparam("iid"))
+_LIVE = (
+    select(s.licenses.c.license_id)
+    .where(s.licenses.c.installation_id == bindparam("iid"), s.licenses.c.superseded_by.is_(None))
+    .order_by(s.licenses.c.serial.desc())
+    .limit(1)
+)
 
 
 def _model(row: Row[Any]) -> License:
@@ -86,8 +92,10 @@ class LicenseService:
         token = lic.sign_with(signer)
         row = _stored(lic, token, kid=kid, kind=kind, actor=actor, customer_id=customer_id, plan=plan, supersedes=supersedes)
         c.execute(_LICENSE_INSERT, row)
-        if supersedes:
-            c.execute(update(s.licenses).where(s.licenses.c.license_id == supersedes).values(superseded_by=lic.license_id))
+        # A new key supersedes the live key it replaces and any live key of its installation, whichever path made it.
+        t = s.licenses.c
+        live = and_(t.installation_id == lic.installation_id, t.superseded_by.is_(None), t.license_id != lic.license_id)
+        c.execute(update(s.licenses).where(or_(t.license_id == supersedes, live)).values(superseded_by=lic.license_id))
         details = {"installation": lic.installation_id, "serial": lic.serial, "kid": kid, "supersedes": supersedes}
         self.ledger.record(c, actor, f"license.{kind}", lic.license_id, **details)
         return Issued(lic, token, kind, supersedes, kid=kid, plan=plan, issued_by=actor)
@@ -121,11 +129,14 @@ class LicenseService:
         plan: str | None = None,
         customer: str | None = None,
         terms: Overrides | None = None,
+        allow_unknown_features: bool = False,
     ) -> Issued:
         """Sign a license for the installation that made ``request``: ``terms`` given, else asked, else the plan's.
 
         The plan is ``plan``, or the plan named like the type given (``subscription`` when neither is given);
-        ``customer`` defaults to the request's company or contact."""
+        ``customer`` defaults to the request's company or contact.  The installation's live key, if any, is
+        superseded.  Refused (``terms.check_issue``): no node, a type the plan given does not have, a feature
+        outside the product's catalogue unless ``allow_unknown_features``."""
         req = request if isinstance(request, RequestCode) else decode_request(request)
         now = self.ledger.clock()
         given = terms or Overrides()
@@ -135,14 +146,16 @@ class LicenseService:
             if plan and p is None:
                 raise not_found(f"plan {plan}")
             t = license_terms("issue", now, plan=p, ask=Ask(req.nodes, req.months, req.remote_clusters), overrides=given)
+            check_issue(t, plan=p if plan else None, type_given=given.type)
             name = customer or req.contact.company or req.contact.name
-            self.catalog.check_features(c, req.product, t.features)
+            self.catalog.check_features(c, req.product, t.features, allow_unknown=allow_unknown_features)
             cid = self.customers.customer(c, name, req.contact.email, req.contact.name)
             self.customers.learn(c, req, cid)
             lic = self._new(
                 c, t, product=req.product, customer=name, installation_id=req.installation_id, binding=default_binding(req.factors), now=now
             )
-            return self._sign_and_store(c, lic, kind="issue", actor=actor, customer_id=cid, plan=p.name if p else None, supersedes=None)
+            live = c.execute(_LIVE, {"iid": req.installation_id}).scalar()
+            return self._sign_and_store(c, lic, kind="issue", actor=actor, customer_id=cid, plan=p.name if p else None, supersedes=live)
 
         return self.ledger.write(run)
 
@@ -217,7 +230,7 @@ class LicenseService:
     def get(self, license_id: str) -> dict[str, Any]:
         with self.ledger.tx(write=False) as c:
             row = self._license_row(c, license_id)
-        return license_record(row, row)
+        return license_record(row, row, self.ledger.clock())
 
     def issued(self, license_id: str) -> Issued:
         """The license as signed, to download or send again."""
@@ -246,7 +259,8 @@ class LicenseService:
             .limit(max(1, min(limit, 1000)))
             .offset(max(0, offset))
         )
-        return [license_record(r, r) for r in self.ledger.rows(query)]
+        now = self.ledger.clock()
+        return [license_record(r, r, now) for r in self.ledger.rows(query)]
 
     def record_sent(self, license_id: str, to: str, actor: str) -> None:
         self.ledger.audited(actor, "license.send", license_id, to=to)

@@ -102,9 +102,13 @@ async def issue(request: Request, p: Principal, form: FormData) -> Response:
     text = form_text(form, "request_code", MAX_CODE)
     terms = {k: form_text(form, k, 2000) for k in _FIELDS}
     terms["expires"] = form_text(form, "expires", 40)
+    terms["allow_unknown_features"] = form_text(form, "allow_unknown_features", 10)
     try:
         given, plan, customer = _issue_terms(form, terms), terms["plan"] or None, terms["customer"] or None
-        issued = await run_in_threadpool(lambda: svc.licenses.issue(text, actor=p.actor, plan=plan, customer=customer, terms=given))
+        unknown_ok = bool(terms["allow_unknown_features"])
+        issued = await run_in_threadpool(
+            lambda: svc.licenses.issue(text, actor=p.actor, plan=plan, customer=customer, terms=given, allow_unknown_features=unknown_ok)
+        )
     except (LicensorError, RecursionError) as e:
         try:
             ctx = await run_in_threadpool(preview_context, svc, text, terms)
