@@ -25,6 +25,15 @@ with db.tx() as c:
     s.put_setting(c, sys.argv[2], sys.argv[3])
 db.close()
 """
+# Another process: print a setting.
+READER = """
+import sys
+from licensor.controller import store as s
+db = s.Store(sys.argv[1])
+with db.tx(write=False) as c:
+    print(s.get_setting(c, sys.argv[2]))
+db.close()
+"""
 
 
 def other_process_sets(url: str, key: str, value: str) -> None:
@@ -54,8 +63,7 @@ def test_a_second_store_keeps_the_first_ones_view_of_other_processes(tmp_path: P
             assert read(second, "k") == "3" and read(second, "mine") == "written here"
         finally:
             second.close()
-        reader = "import sys; from licensor.controller import store as s; d = s.Store(sys.argv[1])\nwith d.tx() as c: print(s.get_setting(c, 'mine'))"
-        seen = subprocess.run([sys.executable, "-c", reader, url], check=True, timeout=60, capture_output=True, text=True)
+        seen = subprocess.run([sys.executable, "-c", READER, url, "mine"], check=True, timeout=60, capture_output=True, text=True)
         assert seen.stdout.strip() == "written here"  # what this process committed reached the file others read
     finally:
         first.close()
