@@ -57,9 +57,17 @@ def _pool_args(pool: PoolSize | None) -> dict[str, int]:
 
 
 def _owner_only_file(path: Path) -> None:
+    """Create ``path`` for its owner only; an existing file is never opened here.
+
+    Closing any descriptor of a file drops every POSIX lock this process holds on it, the
+    locks of its open SQLite connections included: another process could then take the
+    database for its own and delete the write-ahead log under them.
+    """
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_CREAT | os.O_RDWR, 0o600)
-    os.close(fd)
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_RDWR, 0o600))
+    except FileExistsError:
+        pass
     os.chmod(path, 0o600)
 
 
