@@ -18,6 +18,8 @@ import pytest
 
 from tests.inprocess import PASSWORD, Running, controller
 
+from .test_accessibility import AXE_JS, REPORTS, WIDTHS, Story, _check, axe_source  # noqa: F401  (axe_source: the fixture)
+
 pytestmark = pytest.mark.browser
 
 
@@ -45,19 +47,30 @@ def _paste(page: Any, base: str, key: str) -> None:
     page.wait_for_load_state()
 
 
-def test_a_shrinking_key_needs_confirmation_and_cancel_changes_nothing(browser: Any, ctl: Running, shots: Any) -> None:
+def _signed_in(browser: Any, ctl: Running) -> Any:
+    """A page signed in as the admin, with a key in force: 10 nodes, 1 remote cluster, multi-cluster and sso, three years."""
     with ctl.client("admin") as c:
         first = _key(ctl, 1, nodes=10, remote_clusters=1, features=("multi-cluster", "sso"), months=36)
         assert c.post("/api/v1/license/activate", content=first, headers={"content-type": "text/plain"}).status_code == 200
-    before = _status(ctl)
-    page = browser.new_context(viewport={"width": 1280, "height": 800}).new_page()
+    page = browser.new_context(viewport=WIDTHS["desktop"]).new_page()
     page.goto(ctl.base + "/login")
     page.fill("#f-username", "admin")
     page.fill("#f-password", PASSWORD)
     page.press("#f-password", "Enter")
     page.wait_for_selector("nav[aria-label=Main]")
+    return page
 
-    short = _key(ctl, 2, nodes=4, remote_clusters=1, features=("sso",), expires=datetime.now(UTC) + timedelta(days=10))
+
+def _short(ctl: Running) -> str:
+    """A key ending in 10 days, with 4 nodes and without multi-cluster."""
+    return _key(ctl, 2, nodes=4, remote_clusters=1, features=("sso",), expires=datetime.now(UTC) + timedelta(days=10))
+
+
+def test_a_shrinking_key_needs_confirmation_and_cancel_changes_nothing(browser: Any, ctl: Running, shots: Any) -> None:
+    """The preview shows current against new with what shrinks; Cancel changes nothing; Activate anyway applies it."""
+    page = _signed_in(browser, ctl)
+    before = _status(ctl)
+    short = _short(ctl)
     _paste(page, ctl.base, short)
     assert page.locator("h1").inner_text() == "Settings → License → Activation preview"
     summary = page.locator("#preview-summary").inner_text()
@@ -85,3 +98,27 @@ def test_a_shrinking_key_needs_confirmation_and_cancel_changes_nothing(browser: 
     page.wait_for_url("**/settings/license?activated=*")
     assert _status(ctl)["nodes"] == 6
     page.context.close()
+
+
+@pytest.fixture
+def axe(request: pytest.FixtureRequest) -> str:
+    """axe.min.js; installed by test_accessibility's fixture only when missing (that one empties its report folder)."""
+    if AXE_JS.is_file():
+        REPORTS.mkdir(parents=True, exist_ok=True)
+        return AXE_JS.read_text()
+    return str(request.getfixturevalue("axe_source"))
+
+
+@pytest.mark.parametrize("width", list(WIDTHS))
+def test_the_preview_has_no_serious_accessibility_violation(browser: Any, ctl: Running, axe: str, width: str) -> None:
+    """axe-core on the activation preview (a page shown after a POST, so not in test_accessibility's tables)."""
+    page = _signed_in(browser, ctl)
+    state = page.context.storage_state()
+    page.context.close()
+    short = _short(ctl)
+
+    def open_preview(p: Any, base: str, _: Story) -> None:
+        _paste(p, base, short)
+        p.wait_for_selector("#comparison")
+
+    _check(browser, axe, "controller-activation-preview", width, ctl.base, state, open_preview, Story(state, "", "", "", ""))
