@@ -75,7 +75,8 @@ def test_a_shrinking_key_needs_confirmation_and_cancel_changes_nothing(browser: 
     assert page.locator("h1").inner_text() == "Settings → License → Activation preview"
     summary = page.locator("#preview-summary").inner_text()
     assert "this key lowers or shortens: nodes, features, expires, maintenance until." in summary
-    rows = {r.locator("th").inner_text(): [td.inner_text() for td in r.locator("td").all()] for r in page.locator("#comparison tbody tr").all()}
+    trs = page.locator("#comparison tbody tr").all()
+    rows = {r.locator("th").inner_text(): [td.inner_text() for td in r.locator("td").all()] for r in trs}
     assert rows["Nodes"] == ["10", "4", "Shrinks"]
     assert rows["Remote clusters"] == ["1", "1", "Same"]
     assert rows["Features"] == ["multi-cluster, sso", "sso", "Shrinks"]

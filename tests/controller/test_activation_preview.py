@@ -10,7 +10,7 @@ from __future__ import annotations
 import io
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from licensor.controller.license.preview import comparison_text, confirmed
 from licensor.errors import ConfirmationRequired
@@ -69,7 +69,8 @@ class TestApi:
         """A key ending in 10 days over one running to three years: 409 confirmation_required, the old key stays."""
         server.activate(_long_key(server))
         before, history = _state(server), server.get("/api/v1/license/history").json()
-        r = _post(server, server.key(nodes=10, remote_clusters=2, features=("multi-cluster", "sso"), expires=server.now() + timedelta(days=10)))
+        ends_soon = server.now() + timedelta(days=10)
+        r = _post(server, server.key(nodes=10, remote_clusters=2, features=("multi-cluster", "sso"), expires=ends_soon))
         assert r.status_code == 409, r.text
         body = r.json()
         assert body["code"] == "confirmation_required"
@@ -137,7 +138,7 @@ class _Terminal(io.StringIO):
 
 
 class TestPrompt:
-    DOC: dict[str, Any] = {
+    DOC: ClassVar[dict[str, Any]] = {
         "shrinks": ["nodes"],
         "terms": [
             {"term": "nodes", "label": "Nodes", "current": 10, "new": 3, "change": "shrinks"},

@@ -161,8 +161,8 @@ class TestConfirmation:
         """A lower node or cluster limit needs confirmation; the key in force again needs none."""
         vendor, inst = setup(highest=1)
         old = vendor.license(inst, serial=1, nodes=10, remote_clusters=2)
-        assert evaluate_activation(old, vendor.license(inst, serial=2, nodes=9, remote_clusters=2), T0, installation=inst).needs_confirmation
-        assert evaluate_activation(old, vendor.license(inst, serial=2, remote_clusters=1), T0, installation=inst).needs_confirmation
+        for fewer in ({"nodes": 9, "remote_clusters": 2}, {"remote_clusters": 1}):
+            assert evaluate_activation(old, vendor.license(inst, serial=2, **fewer), T0, installation=inst).needs_confirmation
         assert not evaluate_activation(old, old, T0, installation=inst).needs_confirmation
         losses = evaluate_activation(old, vendor.license(inst, serial=2, nodes=4, remote_clusters=3), T0, installation=inst).losses
         assert [(c.term, c.before, c.after) for c in losses] == [("nodes", 10, 4)]
