@@ -12,6 +12,7 @@ The CLI, the API and both consoles render any of them the same generic way.
     │   ├── UnknownKeyError             unknown_key    422  1   signed by a vendor key this installation does not trust
     │   └── BadSignatureError           bad_signature  422  1   the signature does not match the content
     ├── LicenseRefused                  refused        422  1   a genuine license that does not apply here or now (code: the verdict's)
+    │   └── ConfirmationRequired        confirmation_required 409 1  a key that takes something away, applied without confirmation
     ├── UsageError                      usage          400  2   the caller asked for something impossible (bad option, missing state)
     │   ├── InvalidInput                invalid_request 422 2   a field of a request or form is not valid
     │   ├── InvalidEmail                invalid_email  400  2   an e-mail address that cannot be used
@@ -36,6 +37,7 @@ __all__ = [
     "EXIT_REFUSED",
     "EXIT_USAGE",
     "BadSignatureError",
+    "ConfirmationRequired",
     "Conflict",
     "Forbidden",
     "InvalidEmail",
@@ -117,6 +119,10 @@ class BadSignatureError(VerificationError, code="bad_signature"):
 
 class LicenseRefused(LicensorError, code="refused"):
     """A genuine license that the policy refuses (wrong installation, expired, ...)."""
+
+
+class ConfirmationRequired(LicenseRefused, code="confirmation_required", http_status=409):
+    """A genuine key that would take something away (fewer nodes, a shorter term, ...): apply it only when confirmed."""
 
 
 class UsageError(LicensorError, code="usage", http_status=400, exit_code=EXIT_USAGE):

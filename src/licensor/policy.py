@@ -313,9 +313,8 @@ class Change:
 class ActivationCheck:
     """Whether a candidate key may be activated, and what it would change.
 
-    ``verdict`` is the candidate's verdict on this installation; ``accepted`` when
-    it is valid.  ``unchanged``: it is the key already in force.  ``supersedes``:
-    the id of the key it replaces.  ``clock_reset``: it was judged by the
+    ``verdict`` is the candidate's verdict here; ``accepted`` when it is valid.  ``unchanged``: it is the key
+    already in force.  ``supersedes``: the id of the key it replaces.  ``clock_reset``: it was judged by the
     recovered trusted time (its signed issue time proved the observed mark wrong).
     """
 
@@ -331,12 +330,22 @@ class ActivationCheck:
 
     @property
     def downgrade(self) -> bool:
-        """Some term shrinks (fewer nodes, an earlier end, a feature dropped)."""
+        """Some term shrinks (fewer nodes, an earlier end, only features dropped)."""
         return any(c.direction == "shrinks" for c in self.changes)
+
+    @property
+    def losses(self) -> tuple[Change, ...]:
+        """What it takes away: a lower limit, a dropped feature, a shorter term, an earlier maintenance end."""
+        return tuple(c for c in self.changes if c.direction == "shrinks" or (c.term, c.direction) == ("features", "changes"))
+
+    @property
+    def needs_confirmation(self) -> bool:
+        """Applying it loses something (``losses``): the admin must confirm first."""
+        return bool(self.losses)
 
 
 def _direction(before: Any, after: Any) -> str:
-    if isinstance(before, frozenset):
+    if isinstance(before, frozenset):  # "changes": some features added, some dropped
         return "grows" if before < after else "shrinks" if after < before else "changes"
     return "grows" if after > before else "shrinks"
 
@@ -350,12 +359,10 @@ def _changes(current: License, candidate: License) -> tuple[Change, ...]:
             continue
         if term == "type":
             out.append(Change(term, before, after, "changes"))
-            continue
-        if term == "features":
-            before, after = frozenset(before), frozenset(after)
-            out.append(Change(term, sorted(before), sorted(after), _direction(before, after)))
-            continue
-        out.append(Change(term, before, after, _direction(end if before is None else before, end if after is None else after)))
+        elif term == "features":
+            out.append(Change(term, sorted(before), sorted(after), _direction(frozenset(before), frozenset(after))))
+        else:
+            out.append(Change(term, before, after, _direction(end if before is None else before, end if after is None else after)))
     return tuple(out)
 
 
@@ -369,13 +376,11 @@ def evaluate_activation(
 ) -> ActivationCheck:
     """May ``candidate`` replace ``current`` (the key in force, or None) on ``installation`` at ``now``?
 
-    The key in force again is judged as it stands.  Any other key must carry a
-    serial above every serial activated here (``installation.highest_serial``):
-    one at or below it is an older issue replayed, refused as ``superseded``
-    (unless it is refused first for being another product's or installation's).
-    ``recovered_time``: the trusted time to judge a ``clock_rollback`` by instead,
-    when the candidate's signed issue time proves the observed mark wrong
-    (``licensor.trusted_time.newer_key``).
+    The key in force again is judged as it stands.  Any other key must carry a serial above every serial
+    activated here (``installation.highest_serial``): one at or below it is an older issue replayed, refused as
+    ``superseded`` (unless it is refused first for being another product's or installation's).  ``recovered_time``:
+    the trusted time to judge a ``clock_rollback`` by instead, when the candidate's signed issue time proves the
+    observed mark wrong (``licensor.trusted_time.newer_key``).
     """
     if current is not None and current.license_id == candidate.license_id:
         return ActivationCheck(evaluate(candidate, installation, now), unchanged=True)

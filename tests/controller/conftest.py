@@ -152,7 +152,7 @@ class Server:
         return self.http.get(path, headers=self.admin if admin else self.agent, **kw)
 
     def activate(self, key: str) -> dict[str, Any]:
-        r = self.http.post("/api/v1/license/activate", content=key, headers={**self.admin, "content-type": "text/plain"})
+        r = self.http.post("/api/v1/license/activate?confirm=true", content=key, headers={**self.admin, "content-type": "text/plain"})
         assert r.status_code == 200, r.text
         return dict(r.json())
 

@@ -114,3 +114,55 @@ class TestChanges:
         assert same.changes == () and not same.downgrade
         fewer = evaluate_activation(old, vendor.license(inst, serial=2, remote_clusters=0), T0, installation=inst)
         assert [(c.term, c.direction) for c in fewer.changes] == [("remote_clusters", "shrinks")] and fewer.downgrade
+
+
+class TestConfirmation:
+    """``needs_confirmation``: a key that takes something away is applied only when the admin confirms it."""
+
+    def test_growth_alone_needs_no_confirmation(self) -> None:
+        """More nodes, more clusters, more features and a longer term: applied at once."""
+        vendor, inst = setup(highest=1)
+        old = vendor.license(inst, serial=1, nodes=5, features=("sso",), months=12)
+        new = vendor.license(inst, serial=2, nodes=8, remote_clusters=1, features=("sso", "fips"), months=24)
+        check = evaluate_activation(old, new, T0, installation=inst)
+        assert check.changes and not check.needs_confirmation
+        assert not evaluate_activation(None, new, T0, installation=inst).needs_confirmation  # nothing to lose
+
+    def test_a_shorter_term_needs_confirmation(self) -> None:
+        """A key ending in 10 days over one running for years takes time away."""
+        vendor, inst = setup(highest=1)
+        old = vendor.license(inst, serial=1, months=36)
+        new = vendor.license(inst, serial=2, expires=T0 + timedelta(days=10), maintenance_until=T0 + timedelta(days=1200))
+        check = evaluate_activation(old, new, T0, installation=inst)
+        assert {c.term: c.direction for c in check.changes}["expires"] == "shrinks"
+        assert check.needs_confirmation and check.accepted
+
+    def test_an_earlier_maintenance_end_alone_needs_confirmation(self) -> None:
+        """The same expiry with maintenance ending sooner: confirm."""
+        vendor, inst = setup(highest=1)
+        end = T0 + timedelta(days=365)
+        old = vendor.license(inst, serial=1, expires=end, maintenance_until=end)
+        new = vendor.license(inst, serial=2, expires=end, maintenance_until=T0 + timedelta(days=100))
+        check = evaluate_activation(old, new, T0, installation=inst)
+        assert [(c.term, c.direction) for c in check.changes] == [("maintenance_until", "shrinks")]
+        assert check.needs_confirmation
+
+    def test_a_dropped_feature_needs_confirmation_even_when_another_is_added(self) -> None:
+        """A perpetual key without 'multi-cluster' takes the feature away, though the term grows."""
+        vendor, inst = setup(highest=1)
+        old = vendor.license(inst, serial=1, features=("multi-cluster",))
+        new = vendor.license(inst, serial=2, features=("sso",), type="perpetual", months=24)
+        check = evaluate_activation(old, new, T0, installation=inst)
+        assert not check.downgrade and check.needs_confirmation
+        only_dropped = evaluate_activation(old, vendor.license(inst, serial=2, type="perpetual"), T0, installation=inst)
+        assert only_dropped.needs_confirmation
+
+    def test_fewer_nodes_or_clusters_need_confirmation(self) -> None:
+        """A lower node or cluster limit needs confirmation; the key in force again needs none."""
+        vendor, inst = setup(highest=1)
+        old = vendor.license(inst, serial=1, nodes=10, remote_clusters=2)
+        for fewer in ({"nodes": 9, "remote_clusters": 2}, {"remote_clusters": 1}):
+            assert evaluate_activation(old, vendor.license(inst, serial=2, **fewer), T0, installation=inst).needs_confirmation
+        assert not evaluate_activation(old, old, T0, installation=inst).needs_confirmation
+        losses = evaluate_activation(old, vendor.license(inst, serial=2, nodes=4, remote_clusters=3), T0, installation=inst).losses
+        assert [(c.term, c.before, c.after) for c in losses] == [("nodes", 10, 4)]

@@ -21,6 +21,7 @@ from ..cmdline import (
     with_database_url,
     write_out,
 )
+from ..errors import ConfirmationRequired
 from .license.service import status_document
 
 
@@ -74,7 +75,15 @@ def cmd_controller_request(args: argparse.Namespace) -> int:
 
 
 def cmd_controller_activate(args: argparse.Namespace) -> int:
-    act = controller_service(args).activate(read_input(args.file))
+    from .license.preview import confirmed
+
+    svc, text = controller_service(args), read_input(args.file)
+    try:
+        act = svc.activate(text, confirm=args.yes)
+    except ConfirmationRequired as e:
+        if not confirmed(e, sys.stdin, sys.stdout):
+            raise
+        act = svc.activate(text, confirm=True)
     lic = act.verdict.license
     if act.unchanged:
         print(f"this key is already active: {act.verdict.hint}")
@@ -263,6 +272,7 @@ def register(group: Any, add: AddCommand) -> None:
     sp.add_argument("--out", help="write the request file here (the code is printed too)")
     sp = add(group, "activate", cmd_controller_activate, "verify and apply a license key or file")
     sp.add_argument("file", metavar="FILE|-")
+    sp.add_argument("--yes", action="store_true", help="apply a key that takes something away without asking (for scripts)")
     sp = add(group, "status", cmd_controller_status, "show the license state (exit 1 when not valid)")
     sp.add_argument("--json", action="store_true")
     sp = add(group, "history", cmd_controller_history, "list every key activated here")

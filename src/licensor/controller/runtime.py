@@ -71,9 +71,9 @@ class Controller:
     def verdict(self) -> Verdict:
         return self.verdicts.get()
 
-    def activate(self, text: str | bytes) -> Activation:
+    def activate(self, text: str | bytes, *, confirm: bool = True) -> Activation:
         try:
-            return self.svc.activate(text)
+            return self.svc.activate(text, confirm=confirm)
         finally:
             self.verdicts.invalidate()
 

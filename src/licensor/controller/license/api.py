@@ -60,11 +60,27 @@ _KEY_BODY = {
 }
 
 
-@router.post("/license/activate", openapi_extra={"requestBody": {"content": _KEY_BODY, "required": True}})
-async def license_activate(request: Request, ctl: Ctl, _: Admin) -> dict[str, Any]:
-    """Activate a license key or file: the raw text as the body, a multipart upload (field ``file``), or JSON ``{"key"}``."""
+@router.post(
+    "/license/activate",
+    openapi_extra={"requestBody": {"content": _KEY_BODY, "required": True}},
+    responses={409: {"description": "refused: confirmation_required (the key takes something away; details.comparison)"}},
+)
+async def license_activate(
+    request: Request,
+    ctl: Ctl,
+    _: Admin,
+    dry_run: Annotated[bool, Query(description="only compare the key with the one in force; nothing changes")] = False,
+    confirm: Annotated[bool, Query(description="apply a key that takes something away (fewer nodes, a shorter term, ...)")] = False,
+) -> dict[str, Any]:
+    """Activate a license key or file: the raw text as the body, a multipart upload (field ``file``), or JSON ``{"key"}``.
+
+    A key that takes something away is applied only with ``confirm=true`` (409 ``confirmation_required`` otherwise,
+    nothing changed).  ``dry_run=true`` answers the comparison with the key in force and whether it needs confirmation.
+    """
     text = await _key_from_request(request)
-    act = await asyncio.to_thread(ctl.activate, text)
+    if dry_run:
+        return {"dry_run": True, **await asyncio.to_thread(ctl.svc.preview, text)}
+    act = await asyncio.to_thread(ctl.activate, text, confirm=confirm)
     status = await asyncio.to_thread(ctl.status)
     lic = act.verdict.license
     return {

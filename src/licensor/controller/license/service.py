@@ -185,9 +185,16 @@ class ControllerService:
         row = c.execute(_ACTIVE_ID).first()
         return None if row is None else str(row.license_id)
 
-    def activate(self, text: str | bytes) -> Activation:
-        """Verify and apply a key atomically; raise LicenseRefused (or Malformed…) if refused (see ``activation``)."""
-        return activation.activate(self, text)
+    def activate(self, text: str | bytes, *, confirm: bool = True) -> Activation:
+        """Verify and apply a key atomically; raise LicenseRefused (or Malformed…) if refused (see ``activation``).
+
+        ``confirm=False``: a key that takes something away raises ConfirmationRequired and changes nothing.
+        """
+        return activation.activate(self, text, confirm=confirm)
+
+    def preview(self, text: str | bytes) -> dict[str, Any]:
+        """The dry run of ``activate``: the key in force against ``text``, term by term; nothing is stored."""
+        return activation.preview(self, text)
 
     def history(self) -> list[dict[str, Any]]:
         """Every key activated here, newest first."""

@@ -3,7 +3,8 @@
 GET  /settings/license                  status card, Request code dialog, Activate (paste or upload), history
 POST /settings/license/request          make a request code: shown with Copy, Download, QR code, Send by e-mail
 POST /settings/license/request/download the request file as an attachment
-POST /settings/license/activate         activate a pasted or uploaded key; a refusal's hint is shown inline
+POST /settings/license/activate         activate a pasted or uploaded key; a refusal's hint is shown inline; a key that
+                                        takes something away shows the activation preview first (confirm=yes applies it)
 POST /settings/license/clock/acknowledge  an admin vouches for the clock (audited)
 """
 
@@ -16,13 +17,14 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from ...errors import InvalidInput, LicensorError, UsageError
+from ...errors import ConfirmationRequired, InvalidInput, LicensorError, UsageError
 from ...request import Contact, decode_request, request_file
 from ...server.inputs import MAX_CLUSTERS, MAX_MONTHS, MAX_NODES, is_address
 from ...web import Session, attachment, form_number, form_text, mailto, plain, qr_svg, redirect, refusal, upload_or_text
 from ..runtime import Controller
 from ..web.shell import console, shell, show
 from .config import configuration
+from .preview import preview_rows
 
 router = APIRouter(prefix="/settings/license", include_in_schema=False)
 REQUEST_FIELDS = ("name", "email", "company", "nodes", "months", "remote_clusters")
@@ -97,7 +99,10 @@ async def activate(request: Request, sess: Session, form: FormData) -> Response:
         text = await upload_or_text(form, "file", "key")
         if not text.strip():
             raise UsageError("no license key was given: paste the key or the whole license file, or choose the file")
-        act = await run_in_threadpool(shell(request).ctl.activate, text)
+        act = await run_in_threadpool(shell(request).ctl.activate, text, confirm=form.get("confirm") == "yes")
+    except ConfirmationRequired as e:
+        doc = e.details["comparison"]
+        return await show(request, sess, "license_preview.html", "Activation preview", preview=doc, rows=preview_rows(doc), key=text)
     except (LicensorError, RecursionError) as e:
         return await license_page(request, sess, 422, activate_error=refusal(e, "Not activated"), pasted=pasted)
     lic = act.verdict.license
