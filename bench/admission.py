@@ -68,8 +68,8 @@ class Target:
 
     def start(self) -> Target:
         from licensor.controller.host import collect_factors
+        from licensor.controller.license.service import ControllerService
         from licensor.controller.runtime import Controller
-        from licensor.controller.service import ControllerService
         from licensor.controller.store import Store
         from licensor.testing import TestVendor
 

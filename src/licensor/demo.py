@@ -84,8 +84,8 @@ def setup(root: Path, run_cli: RunCli) -> dict[str, str]:
     _quiet(run_cli, ["controller", "init", "--trust", str(root / "vendor.pub"), "--cluster-name", "demo-cluster", *base])
 
     from .controller.host import collect_factors
+    from .controller.license.service import ControllerService
     from .controller.runtime import Controller
-    from .controller.service import ControllerService
     from .controller.store import Store as ControllerStore
     from .controller.store import sqlite_url
     from .issuer.service import IssuerService

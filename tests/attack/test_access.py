@@ -368,8 +368,8 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI, TestClient]]:
     from licensor.controller import store as cs
     from licensor.controller.app import ControllerSettings, create_app
+    from licensor.controller.license.service import ControllerService
     from licensor.controller.runtime import Controller
-    from licensor.controller.service import ControllerService
     from licensor.controller.store import Store
 
     vendor = TestVendor()

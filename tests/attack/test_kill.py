@@ -452,8 +452,8 @@ def test_joins_never_exceed_a_limit_lowered_while_they_waited(database_url: str,
     for 2.  The first worker's next joins must be held to 2.
     """
     from licensor.controller.host import collect_factors
+    from licensor.controller.license.service import ControllerService
     from licensor.controller.runtime import Controller, Op
-    from licensor.controller.service import ControllerService
     from licensor.controller.store import Store
     from licensor.testing import TestVendor
 
@@ -484,8 +484,8 @@ def test_joins_never_exceed_a_limit_lowered_while_they_waited(database_url: str,
 def test_the_checks_see_what_a_torn_write_would_leave(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """The after-restart checks pass a sound database and name each kind of damage a torn write would leave."""
     from licensor.controller.host import collect_factors
+    from licensor.controller.license.service import ControllerService
     from licensor.controller.runtime import Controller, Op
-    from licensor.controller.service import ControllerService
     from licensor.controller.store import Store
     from licensor.issuer.service import IssuerService
     from licensor.issuer.store import Store as IssuerStore

@@ -22,9 +22,9 @@ from sqlalchemy import select
 from licensor.agent import Agent, Result, session
 from licensor.controller import store as s
 from licensor.controller.host import collect_factors
+from licensor.controller.license.service import ControllerService
 from licensor.controller.migrate import upgrade
 from licensor.controller.runtime import Controller, Op
-from licensor.controller.service import ControllerService
 from licensor.controller.store import Store
 from licensor.testing import TestVendor
 
