@@ -32,11 +32,9 @@ from pathlib import Path
 
 import nacl.bindings as sodium
 
-from licensor.identity import InstallationKey, hash_factors
 from licensor.license import License
-from licensor.request import Contact, make_request
 from licensor.signing import HEADER, VendorKey, pae, split_token
-from licensor.testing import T0, TestVendor, test_installation
+from licensor.testing import T0, TestVendor, request_code, test_installation
 
 SIGN_GOAL = 0.7
 API_GOAL = 500.0
@@ -92,22 +90,8 @@ def _free_port() -> int:
 
 
 def _requests(n: int) -> list[str]:
-    out = []
-    for _ in range(n):
-        key = InstallationKey.generate()
-        out.append(
-            make_request(
-                key,
-                product="demo",
-                version="1.0",
-                contact=Contact("Ada", "ada@example.com", "ACME"),
-                nodes=10,
-                months=12,
-                factors=hash_factors(key.public_key, {"cluster": "c", "machine": "m"}),
-                now=T0,
-            )
-        )
-    return out
+    """``n`` request codes, each from an installation of its own."""
+    return [request_code(nodes=10)[1] for _ in range(n)]
 
 
 async def _drive(port: int, token: str, codes: list[str], clients: int, seconds: float) -> tuple[int, int, list[float]]:

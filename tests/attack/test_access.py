@@ -38,9 +38,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine, MetaData, select, update
 from starlette.routing import Mount, Route
 
-from licensor.identity import InstallationKey, hash_factors
-from licensor.request import Contact, make_request
-from licensor.testing import TestVendor
+from licensor.identity import InstallationKey
+from licensor.testing import TestVendor, request_code
 from licensor.usage import make_usage_report
 
 from .conftest import LONG, record
@@ -511,17 +510,7 @@ REQUEST_BODY = {"name": "Ada Admin", "email": "ada@example.com", "company": "ACM
 
 
 def _request_code(key: InstallationKey) -> str:
-    return make_request(
-        key,
-        product="demo",
-        version="1.0",
-        contact=Contact("Ada Admin", "ada@example.com", "ACME"),
-        nodes=5,
-        months=12,
-        remote_clusters=0,
-        factors=hash_factors(key.public_key, FACTORS),
-        now=datetime.now(UTC) - timedelta(minutes=5),
-    )
+    return request_code(key, factors=FACTORS, now=datetime.now(UTC) - timedelta(minutes=5))[1]
 
 
 class Inbox:
