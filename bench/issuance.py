@@ -20,7 +20,6 @@ import asyncio
 import itertools
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,6 +31,7 @@ from pathlib import Path
 
 import nacl.bindings as sodium
 
+from bench._fleet import free_port
 from licensor.license import License
 from licensor.signing import HEADER, VendorKey, pae, split_token
 from licensor.testing import T0, TestVendor, request_code, test_installation
@@ -81,12 +81,6 @@ def run_sign(seconds: float) -> dict[str, float]:
         lic_rates.append(_rate(licensed, n))
     lr, br = statistics.median(lic_rates), statistics.median(bare_rates)
     return {"license_per_s": lr, "bare_per_s": br, "ratio": lr / br, "token_bytes": len(token), "rounds": len(lic_rates)}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _requests(n: int) -> list[str]:
@@ -157,7 +151,7 @@ def run_api(seconds: float, clients: int, workers: int, database_url: str | None
         capture_output=True,
         text=True,
     ).stdout.strip()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([*lic, "serve", "--port", str(port), "--workers", str(workers), *base], env=env, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -13,6 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sqlalchemy import Result
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that the kernel just gave out and took back: free now, most likely still free when a server binds it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def run_licensor(*args: str, env: Mapping[str, str], input: str | None = None, timeout: float) -> subprocess.CompletedProcess[str]:

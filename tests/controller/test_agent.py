@@ -4,18 +4,14 @@ from __future__ import annotations
 
 import time
 
+from ..helpers import free_port
 from .conftest import Server, agent_run, stop_agent
 from .test_enforcement import wait_for
 
 
 def _dead_url() -> str:
     """A controller URL nothing listens on (a port the kernel just gave out and took back)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    return f"http://127.0.0.1:{free_port()}"
 
 
 class TestAgentRun:
