@@ -39,17 +39,12 @@ from pathlib import Path
 
 import aiohttp
 
+from bench._fleet import free_port
 from licensor.agent import Agent, Result, session
 from licensor.agent.simulate import drive, simulate
 
 GOAL_RATIO = 0.5
 GOAL_STORM_SECONDS = 10.0
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @dataclass
@@ -58,7 +53,7 @@ class Target:
 
     nodes: int
     tmp: Path
-    port: int = field(default_factory=_free_port)
+    port: int = field(default_factory=free_port)
     proc: subprocess.Popen[bytes] | None = None
     join_token: str = ""
 
@@ -68,8 +63,8 @@ class Target:
 
     def start(self) -> Target:
         from licensor.controller.host import collect_factors
+        from licensor.controller.license.service import ControllerService
         from licensor.controller.runtime import Controller
-        from licensor.controller.service import ControllerService
         from licensor.controller.store import Store
         from licensor.testing import TestVendor
 

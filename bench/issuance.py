@@ -20,7 +20,6 @@ import asyncio
 import itertools
 import json
 import os
-import socket
 import statistics
 import subprocess
 import sys
@@ -32,11 +31,10 @@ from pathlib import Path
 
 import nacl.bindings as sodium
 
-from licensor.identity import InstallationKey, hash_factors
+from bench._fleet import free_port
 from licensor.license import License
-from licensor.request import Contact, make_request
 from licensor.signing import HEADER, VendorKey, pae, split_token
-from licensor.testing import T0, TestVendor, test_installation
+from licensor.testing import T0, TestVendor, request_code, test_installation
 
 SIGN_GOAL = 0.7
 API_GOAL = 500.0
@@ -85,29 +83,9 @@ def run_sign(seconds: float) -> dict[str, float]:
     return {"license_per_s": lr, "bare_per_s": br, "ratio": lr / br, "token_bytes": len(token), "rounds": len(lic_rates)}
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 def _requests(n: int) -> list[str]:
-    out = []
-    for _ in range(n):
-        key = InstallationKey.generate()
-        out.append(
-            make_request(
-                key,
-                product="demo",
-                version="1.0",
-                contact=Contact("Ada", "ada@example.com", "ACME"),
-                nodes=10,
-                months=12,
-                factors=hash_factors(key.public_key, {"cluster": "c", "machine": "m"}),
-                now=T0,
-            )
-        )
-    return out
+    """``n`` request codes, each from an installation of its own."""
+    return [request_code(nodes=10)[1] for _ in range(n)]
 
 
 async def _drive(port: int, token: str, codes: list[str], clients: int, seconds: float) -> tuple[int, int, list[float]]:
@@ -173,7 +151,7 @@ def run_api(seconds: float, clients: int, workers: int, database_url: str | None
         capture_output=True,
         text=True,
     ).stdout.strip()
-    port = _free_port()
+    port = free_port()
     server = subprocess.Popen([*lic, "serve", "--port", str(port), "--workers", str(workers), *base], env=env, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
     try:

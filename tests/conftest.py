@@ -7,11 +7,12 @@ PostgreSQL is a required backend: with ``LICENSOR_REQUIRE_POSTGRES=1`` (set by
 from __future__ import annotations
 
 import os
-import socket
 import uuid
 from collections.abc import Callable, Iterator
 
 import pytest
+
+from . import helpers
 
 PG_ADMIN_URL = os.environ.get("LICENSOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 
@@ -65,6 +66,4 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # type: igno
 
 @pytest.fixture
 def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return helpers.free_port()

@@ -4,15 +4,22 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
-import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from sqlalchemy import Result
+
+
+def free_port() -> int:
+    """A port of 127.0.0.1 that the kernel just gave out and took back: free now, most likely still free when a server binds it."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 def run_licensor(*args: str, env: Mapping[str, str], input: str | None = None, timeout: float) -> subprocess.CompletedProcess[str]:
@@ -29,22 +36,17 @@ def run_licensor(*args: str, env: Mapping[str, str], input: str | None = None, t
 
 def wait_healthy(proc: subprocess.Popen[bytes], base: str, log: Path | None, what: str, timeout: float = 60) -> None:
     """Wait until the server ``proc`` answers ``base/healthz``; fail with its log if it exits or never answers."""
-    import httpx
+    from licensor.demo import until_healthy
 
     def said() -> str:
         return log.read_text() if log is not None else "(no log kept)"
 
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise AssertionError(f"the {what} exited with {proc.returncode}: {said()}")
-        try:
-            if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                return
-        except httpx.TransportError:
-            pass
-        time.sleep(0.1)
-    raise AssertionError(f"the {what} did not start: {said()}")
+    try:
+        up = until_healthy(base, proc, timeout)
+    except TimeoutError:
+        raise AssertionError(f"the {what} did not start: {said()}") from None
+    if not up:
+        raise AssertionError(f"the {what} exited with {proc.returncode}: {said()}")
 
 
 def terminate(proc: subprocess.Popen[bytes] | None) -> None:

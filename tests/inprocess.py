@@ -19,7 +19,6 @@ from __future__ import annotations
 import asyncio
 import io
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -39,6 +38,8 @@ from licensor.issuer.settings import IssuerSettings
 from licensor.policy import Installation
 from licensor.request import decode_request
 from licensor.testing import TestVendor
+
+from .helpers import free_port
 
 PASSWORD = "correct horse battery staple"  # a test user's password
 FACTORS = {"cluster": "cluster-under-test", "machine": "machine-under-test"}
@@ -197,16 +198,10 @@ class _AsyncTransport(httpx.AsyncBaseTransport):
 # -- a real server in a thread, for what needs a socket ----------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def serve(app: Any) -> Iterator[str]:
     """``app`` served on a free port of 127.0.0.1 by uvicorn in a thread of this process; yields the base URL."""
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", access_log=False))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

@@ -84,8 +84,8 @@ def setup(root: Path, run_cli: RunCli) -> dict[str, str]:
     _quiet(run_cli, ["controller", "init", "--trust", str(root / "vendor.pub"), "--cluster-name", "demo-cluster", *base])
 
     from .controller.host import collect_factors
+    from .controller.license.service import ControllerService
     from .controller.runtime import Controller
-    from .controller.service import ControllerService
     from .controller.store import Store as ControllerStore
     from .controller.store import sqlite_url
     from .issuer.service import IssuerService
@@ -124,23 +124,31 @@ def _serve(argv: list[str], log: Path) -> subprocess.Popen[bytes]:
     return subprocess.Popen([sys.executable, "-m", "licensor", *argv], stdout=out, stderr=out, env=_env(), start_new_session=True)
 
 
-def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+def until_healthy(url: str, proc: subprocess.Popen[Any], timeout: float = 60.0) -> bool:
+    """Ask ``url``/healthz until it answers 200 (True) or the server ``proc`` exits (False); TimeoutError after ``timeout`` s."""
     import httpx
 
     end = time.monotonic() + timeout
     while time.monotonic() < end:
         if proc.poll() is not None:
-            tail = log.read_text(errors="replace")[-2000:]
-            raise SystemExit(
-                f"licensor demo: the server for {url} stopped (exit {proc.returncode}):\n{tail}\nis the port in use? pass another"
-            )
+            return False
         try:
             if httpx.get(url + "/healthz", timeout=1.0).status_code == 200:
-                return
+                return True
         except httpx.HTTPError:
             pass
-        time.sleep(0.2)
-    raise SystemExit(f"licensor demo: {url} did not come up within {timeout:.0f} s: see {log}")
+        time.sleep(0.1)
+    raise TimeoutError(f"{url} did not answer /healthz within {timeout:.0f} s")
+
+
+def _wait_up(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: float = 60.0) -> None:
+    try:
+        up = until_healthy(url, proc, timeout)
+    except TimeoutError:
+        raise SystemExit(f"licensor demo: {url} did not come up within {timeout:.0f} s: see {log}") from None
+    if not up:
+        tail = log.read_text(errors="replace")[-2000:]
+        raise SystemExit(f"licensor demo: the server for {url} stopped (exit {proc.returncode}):\n{tail}\nis the port in use? pass another")
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:

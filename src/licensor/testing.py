@@ -1,4 +1,4 @@
-"""Helpers for tests, ours and our users': a throwaway vendor, test licenses, a fixed clock.
+"""Helpers for tests, ours and our users': a throwaway vendor, test licenses, request codes, a fixed clock.
 
 Nothing here is for production: keys are made fresh in memory every time.
 """
@@ -13,9 +13,10 @@ from typing import Any
 from .identity import InstallationKey, default_binding, hash_factors
 from .license import License, new_license
 from .policy import Installation
+from .request import Contact, make_request
 from .signing import Keyring, VendorKey
 
-__all__ = ["FixedClock", "TestVendor", "test_installation"]
+__all__ = ["FixedClock", "TestVendor", "request_code", "test_installation"]
 
 #: A fixed instant the tests agree on.
 T0 = datetime(2026, 1, 15, 12, 0, 0, tzinfo=UTC)
@@ -49,6 +50,34 @@ def test_installation(
 
 
 test_installation.__test__ = False  # type: ignore[attr-defined]  # not a pytest test
+
+
+def request_code(
+    key: InstallationKey | None = None,
+    *,
+    product: str = "demo",
+    nodes: int = 5,
+    months: int = 12,
+    remote_clusters: int = 0,
+    company: str = "ACME",
+    factors: dict[str, str] | None = None,
+    now: datetime = T0,
+) -> tuple[InstallationKey, str]:
+    """A request code (``LR1-…``) for version 1.0 of ``product``, signed by ``key`` (default: a fresh installation key)."""
+    key = key or InstallationKey.generate()
+    raw = {"cluster": "c-1", "machine": "m-1"} if factors is None else factors
+    code = make_request(
+        key,
+        product=product,
+        version="1.0",
+        contact=Contact("Ada Admin", "ada@example.com", company),
+        nodes=nodes,
+        months=months,
+        remote_clusters=remote_clusters,
+        factors=hash_factors(key.public_key, raw),
+        now=now,
+    )
+    return key, code
 
 
 @dataclass

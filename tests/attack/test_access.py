@@ -38,9 +38,8 @@ from fastapi.routing import APIRoute
 from sqlalchemy import Engine, MetaData, select, update
 from starlette.routing import Mount, Route
 
-from licensor.identity import InstallationKey, hash_factors
-from licensor.request import Contact, make_request
-from licensor.testing import TestVendor
+from licensor.identity import InstallationKey
+from licensor.testing import TestVendor, request_code
 from licensor.usage import make_usage_report
 
 from .conftest import LONG, record
@@ -82,30 +81,17 @@ def _console_form(callers: tuple[str, ...]) -> dict[str, str]:
     return {**_everyone(callers, LOGIN), "session": OK, "session_no_csrf": R403}
 
 
+def _controller_api(*, join: str) -> dict[str, str]:
+    """The admin token and password may; the join token answers ``join``; anyone else (revoked, a console session) 401."""
+    return {**_everyone(CONTROLLER_CALLERS, R401), "join": join, "admin_token": OK, "admin_basic": OK}
+
+
 CONTROLLER_POLICIES: dict[str, dict[str, str]] = {
     # Liveness, metrics, the API description, the sign-in page and the console's assets.
     "public": _everyone(CONTROLLER_CALLERS),
     # Agents and admins; the console's cookie is no way into the API (no CSRF there).
-    "agent": {
-        "anonymous": R401,
-        "join": OK,
-        "revoked_join": R401,
-        "revoked_admin": R401,
-        "admin_token": OK,
-        "admin_basic": OK,
-        "session": R401,
-        "session_no_csrf": R401,
-    },
-    "admin": {
-        "anonymous": R401,
-        "join": R403,
-        "revoked_join": R401,
-        "revoked_admin": R401,
-        "admin_token": OK,
-        "admin_basic": OK,
-        "session": R401,
-        "session_no_csrf": R401,
-    },
+    "agent": _controller_api(join=OK),
+    "admin": _controller_api(join=R403),
     # The web console takes its signed session cookie only; forms also need its CSRF token.
     "page": _console_page(CONTROLLER_CALLERS),
     "form": _console_form(CONTROLLER_CALLERS),
@@ -134,13 +120,14 @@ ISSUER_POLICIES: dict[str, dict[str, str]] = {
 
 # -- the tables: every route and its policy ----------------------------------------------------
 
+#: Both services serve these to anyone: liveness, the API description and its pages, the consoles' assets.
+PUBLIC: dict[tuple[str, str], str] = dict.fromkeys(
+    [("GET", "/healthz"), ("GET", "/openapi.json"), ("GET", "/docs"), ("GET", "/docs/{name}"), ("GET", "/console-static/{name}")], "public"
+)
+
 CONTROLLER: dict[tuple[str, str], str] = {
-    ("GET", "/healthz"): "public",
+    **PUBLIC,
     ("GET", "/metrics"): "public",
-    ("GET", "/openapi.json"): "public",
-    ("GET", "/docs"): "public",
-    ("GET", "/docs/{name}"): "public",
-    ("GET", "/console-static/{name}"): "public",
     ("GET", "/api/v1/license"): "agent",
     ("POST", "/api/v1/license/request"): "admin",
     ("POST", "/api/v1/license/activate"): "admin",
@@ -177,11 +164,7 @@ CONTROLLER: dict[tuple[str, str], str] = {
 }
 
 ISSUER: dict[tuple[str, str], str] = {
-    ("GET", "/healthz"): "public",
-    ("GET", "/openapi.json"): "public",
-    ("GET", "/docs"): "public",
-    ("GET", "/docs/{name}"): "public",
-    ("GET", "/console-static/{name}"): "public",
+    **PUBLIC,
     ("POST", "/api/v1/login"): "public",
     ("POST", "/api/v1/logout"): "licenses:read unsafe",
     ("GET", "/api/v1/session"): "licenses:read",
@@ -368,8 +351,8 @@ CSRF_RE = re.compile(r'name="csrf_token" value="([^"]+)"')
 def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call], FastAPI, TestClient]]:
     from licensor.controller import store as cs
     from licensor.controller.app import ControllerSettings, create_app
+    from licensor.controller.license.service import ControllerService
     from licensor.controller.runtime import Controller
-    from licensor.controller.service import ControllerService
     from licensor.controller.store import Store
 
     vendor = TestVendor()
@@ -455,6 +438,21 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
             return prepare
 
         seated = lambda r: r.json().get("admitted") is True  # noqa: E731
+
+        def seat_calls(kind: str) -> dict[tuple[str, str], Call]:
+            """Join, heartbeat, leave and list for ``node`` or ``cluster`` seats, each call on a seat of its own (``n-joins``, ...)."""
+            api, k = f"/api/v1/{kind}s", kind[0]
+            return {
+                ("POST", f"{api}/join"): Call(f"{api}/join", json={f"{kind}_id": f"{k}-joins"}, check=seated),
+                ("POST", f"{api}/{{seat_id}}/heartbeat"): Call(
+                    f"{api}/{k}-beats/heartbeat", prepare=join(kind, f"{k}-beats"), check=seated
+                ),
+                ("DELETE", f"{api}/{{seat_id}}"): Call(
+                    f"{api}/{k}-leaves", prepare=join(kind, f"{k}-leaves"), check=lambda r: r.json()["left"] is True
+                ),
+                ("GET", api): Call(api),
+            }
+
         month = datetime.now(UTC).strftime("%Y-%m")
         recipes: dict[tuple[str, str], Call] = {
             ("GET", "/healthz"): Call("/healthz"),
@@ -473,22 +471,8 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
             ("POST", "/api/v1/license/clock/acknowledge"): Call(
                 "/api/v1/license/clock/acknowledge", 422, check=lambda r: r.json()["code"] == "clock_not_behind"
             ),
-            ("POST", "/api/v1/nodes/join"): Call("/api/v1/nodes/join", json={"node_id": "n-joins"}, check=seated),
-            ("POST", "/api/v1/nodes/{seat_id}/heartbeat"): Call(
-                "/api/v1/nodes/n-beats/heartbeat", prepare=join("node", "n-beats"), check=seated
-            ),
-            ("DELETE", "/api/v1/nodes/{seat_id}"): Call(
-                "/api/v1/nodes/n-leaves", prepare=join("node", "n-leaves"), check=lambda r: r.json()["left"] is True
-            ),
-            ("GET", "/api/v1/nodes"): Call("/api/v1/nodes"),
-            ("POST", "/api/v1/clusters/join"): Call("/api/v1/clusters/join", json={"cluster_id": "c-joins"}, check=seated),
-            ("POST", "/api/v1/clusters/{seat_id}/heartbeat"): Call(
-                "/api/v1/clusters/c-beats/heartbeat", prepare=join("cluster", "c-beats"), check=seated
-            ),
-            ("DELETE", "/api/v1/clusters/{seat_id}"): Call(
-                "/api/v1/clusters/c-leaves", prepare=join("cluster", "c-leaves"), check=lambda r: r.json()["left"] is True
-            ),
-            ("GET", "/api/v1/clusters"): Call("/api/v1/clusters"),
+            **seat_calls("node"),
+            **seat_calls("cluster"),
             ("GET", "/api/v1/features/{name}"): Call("/api/v1/features/sso", check=lambda r: r.json()["enabled"] is True),
             ("GET", "/api/v1/updates"): Call("/api/v1/updates", query={"version": "1.2", "released": "2026-01-01"}),
             ("GET", "/api/v1/audit"): Call("/api/v1/audit"),
@@ -526,17 +510,7 @@ REQUEST_BODY = {"name": "Ada Admin", "email": "ada@example.com", "company": "ACM
 
 
 def _request_code(key: InstallationKey) -> str:
-    return make_request(
-        key,
-        product="demo",
-        version="1.0",
-        contact=Contact("Ada Admin", "ada@example.com", "ACME"),
-        nodes=5,
-        months=12,
-        remote_clusters=0,
-        factors=hash_factors(key.public_key, FACTORS),
-        now=datetime.now(UTC) - timedelta(minutes=5),
-    )
+    return request_code(key, factors=FACTORS, now=datetime.now(UTC) - timedelta(minutes=5))[1]
 
 
 class Inbox:

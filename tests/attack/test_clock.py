@@ -23,8 +23,8 @@ import pytest
 from sqlalchemy import select
 
 from licensor.controller import store as s
+from licensor.controller.license.service import ControllerService
 from licensor.controller.runtime import Controller
-from licensor.controller.service import ControllerService
 from licensor.license import fmt_time
 
 from ..controller.conftest import ENV, Server

@@ -183,7 +183,7 @@ def issuer_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 def _issuer_known(run: Running) -> Callable[[Any, Any], None]:
     """Real values for the issuer: request codes, an issued license, its installation, the signing key, a product."""
-    from tests.issuer.issuer_helpers import request_code
+    from licensor.testing import request_code
 
     codes = [request_code()[1] for _ in range(3)]
     with run.client("admin") as c:

@@ -147,7 +147,7 @@ class TestGate:
         """Sixteen guesses at once, on two gates (two workers) over one database: exactly five passwords get checked."""
         from concurrent.futures import ThreadPoolExecutor
 
-        from licensor.controller.service import system_clock
+        from licensor.clock import system_clock
         from licensor.controller.store import Store, login_attempts
         from licensor.errors import LicensorError
         from licensor.server.logins import LoginGate

@@ -41,11 +41,10 @@ import httpx
 import pytest
 
 from licensor.agent import Agent, Result, Unreachable
-from licensor.identity import InstallationKey, hash_factors
+from licensor.identity import InstallationKey
 from licensor.license import decode_license
-from licensor.request import Contact, make_request
 from licensor.signing import Keyring
-from licensor.testing import T0
+from licensor.testing import request_code
 
 from ..controller.conftest import Server
 from .conftest import record, scale
@@ -313,19 +312,6 @@ def test_controller_survives_kills(database_url: str, free_port: int, tmp_path: 
 # -- issuer ----------------------------------------------------------------------------
 
 
-def _request(key: InstallationKey, nodes: int) -> str:
-    return make_request(
-        key,
-        product="demo",
-        version="1.0",
-        contact=Contact("Ada Admin", "ada@example.com", "ACME"),
-        nodes=nodes,
-        months=12,
-        factors=hash_factors(key.public_key, {"cluster": "c-1", "machine": "m-1"}),
-        now=T0,
-    )
-
-
 @dataclass
 class IssuerLog:
     acked: dict[str, tuple[str, int, str]] = field(default_factory=dict)  # license id -> (installation, serial, token)
@@ -423,7 +409,7 @@ def test_issuer_survives_kills(database_url: str, free_port: int, tmp_path: Path
     codes = {}
     for _ in range(3):
         key = InstallationKey.generate()
-        codes[key.id] = _request(key, rng.randint(1, 50))
+        codes[key.id] = request_code(key, nodes=rng.randint(1, 50))[1]
     kills, problems = 0, []
     try:
         for n in range(ISSUER_KILLS):
@@ -452,8 +438,8 @@ def test_joins_never_exceed_a_limit_lowered_while_they_waited(database_url: str,
     for 2.  The first worker's next joins must be held to 2.
     """
     from licensor.controller.host import collect_factors
+    from licensor.controller.license.service import ControllerService
     from licensor.controller.runtime import Controller, Op
-    from licensor.controller.service import ControllerService
     from licensor.controller.store import Store
     from licensor.testing import TestVendor
 
@@ -484,8 +470,8 @@ def test_joins_never_exceed_a_limit_lowered_while_they_waited(database_url: str,
 def test_the_checks_see_what_a_torn_write_would_leave(database_url: str, tmp_path: Path, request: pytest.FixtureRequest) -> None:
     """The after-restart checks pass a sound database and name each kind of damage a torn write would leave."""
     from licensor.controller.host import collect_factors
+    from licensor.controller.license.service import ControllerService
     from licensor.controller.runtime import Controller, Op
-    from licensor.controller.service import ControllerService
     from licensor.controller.store import Store
     from licensor.issuer.service import IssuerService
     from licensor.issuer.store import Store as IssuerStore
@@ -527,7 +513,7 @@ def test_the_checks_see_what_a_torn_write_would_leave(database_url: str, tmp_pat
     store = IssuerStore(idb.url)
     try:
         key = InstallationKey.generate()
-        code = _request(key, 5)
+        code = request_code(key, nodes=5)[1]
         ilog = IssuerLog()
         for _ in range(3):
             issued = IssuerService(store).issue(code, actor="test")

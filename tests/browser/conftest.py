@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -23,6 +22,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from ..helpers import free_port
 
 CHROMIUM = os.environ.get("LICENSOR_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -62,12 +63,6 @@ def browser() -> Iterator[Any]:
             b.close()
 
 
-def _port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @dataclass
 class Demo:
     """``licensor demo`` running: the two consoles, their sign-in details and the demo's output so far."""
@@ -98,7 +93,7 @@ class Demo:
 def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     """``licensor demo`` on free ports in a temporary data dir (8 agents); stopped with SIGINT (Ctrl-C) afterwards."""
     data = tmp_path_factory.mktemp("demo")
-    ip, cp = _port(), _port()
+    ip, cp = free_port(), free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("LICENSOR_") or k == "LICENSOR_REQUIRE_BROWSER"}
     env["PYTHONUNBUFFERED"] = "1"
     argv = [sys.executable, "-m", "licensor", "demo", "--data-dir", str(data), "--issuer-port", str(ip), "--controller-port", str(cp)]

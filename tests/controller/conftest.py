@@ -13,11 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -220,3 +221,24 @@ def make_server(database_url: str, free_port: int, tmp_path: Path, request: pyte
 @pytest.fixture
 def server(make_server: Any) -> Server:
     return make_server()  # type: ignore[no-any-return]
+
+
+@contextmanager
+def agent_run(server: Server, node_id: str, *args: str, urls: tuple[str, ...] = ()) -> Iterator[subprocess.Popen[str]]:
+    """``licensor agent run [args]`` for ``node_id`` against ``urls`` (default: the server), killed if the test leaves it running."""
+    cmd = [sys.executable, "-m", "licensor", "agent", "run", "--token", server.join_token, "--node-id", node_id, *args]
+    for url in urls or (server.base,):
+        cmd += ["--controller", url]
+    proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.communicate(timeout=20)
+
+
+def stop_agent(proc: subprocess.Popen[str], sig: signal.Signals = signal.SIGTERM) -> str:
+    """Signal the agent (SIGTERM as a service manager stops it; SIGKILL: it dies without leaving); returns what it logged."""
+    proc.send_signal(sig)
+    return proc.communicate(timeout=20)[1]

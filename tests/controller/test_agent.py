@@ -2,57 +2,26 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-from .conftest import ENV, Server
+from ..helpers import free_port
+from .conftest import Server, agent_run, stop_agent
 from .test_enforcement import wait_for
 
 
 def _dead_url() -> str:
     """A controller URL nothing listens on (a port the kernel just gave out and took back)."""
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
-
-
-@contextmanager
-def agent_run(server: Server, node_id: str, *urls: str) -> Iterator[subprocess.Popen[str]]:
-    """``licensor agent run`` for ``node_id`` against ``urls`` (default: the server), killed if the test leaves it running."""
-    cmd = [sys.executable, "-m", "licensor", "agent", "run", "--token", server.join_token, "--node-id", node_id]
-    for url in urls or (server.base,):
-        cmd += ["--controller", url]
-    proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-
-
-def stop(proc: subprocess.Popen[str]) -> str:
-    """SIGTERM, as a service manager stops the agent; returns what it logged."""
-    proc.send_signal(signal.SIGTERM)
-    return proc.communicate(timeout=20)[1]
+    return f"http://127.0.0.1:{free_port()}"
 
 
 class TestAgentRun:
     def test_fails_over_to_the_next_controller_and_leaves_on_sigterm(self, server: Server) -> None:
         """With the first controller URL dead, the agent joins through the second; SIGTERM makes it leave and free the seat."""
         server.activate(server.key(nodes=2))
-        with agent_run(server, "edge-01", _dead_url(), server.base) as proc:
+        with agent_run(server, "edge-01", urls=(_dead_url(), server.base)) as proc:
             wait_for(lambda: [i["id"] for i in server.get("/api/v1/nodes").json()["items"]] == ["edge-01"])
             assert server.status()["nodes_used"] == 1
-            err = stop(proc)
+            err = stop_agent(proc)
         assert proc.returncode == 0, err
         assert "Traceback" not in err
         assert "left" in err
@@ -70,6 +39,6 @@ class TestAgentRun:
             assert server.status()["nodes_used"] == 0
             server.activate(server.key(nodes=1))
             wait_for(lambda: server.status()["nodes_used"] == 1, timeout=60)
-            err = stop(proc)
+            err = stop_agent(proc)
         assert "refused: missing:" in err
         assert proc.returncode == 0

@@ -48,8 +48,8 @@ class TestPeaks:
         """A batch whose transaction fails after writing the peak: the peak is rolled back and the cache forgets it."""
         from licensor.controller import audit
         from licensor.controller.host import collect_factors
+        from licensor.controller.license.service import ControllerService
         from licensor.controller.runtime import Controller, Op
-        from licensor.controller.service import ControllerService
         from licensor.testing import TestVendor
 
         vendor = TestVendor()

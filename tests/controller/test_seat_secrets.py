@@ -6,13 +6,8 @@ The controller in process (``create_app``; served on 127.0.0.1 where an agent pr
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +17,13 @@ from sqlalchemy import select
 from licensor.agent import Agent, Result, session
 from licensor.controller import store as s
 from licensor.controller.host import collect_factors
+from licensor.controller.license.service import ControllerService
 from licensor.controller.migrate import upgrade
 from licensor.controller.runtime import Controller, Op
-from licensor.controller.service import ControllerService
 from licensor.controller.store import Store
 from licensor.testing import TestVendor
 
-from .conftest import ENV, Server
+from .conftest import Server, agent_run, stop_agent
 from .test_enforcement import wait_for
 
 
@@ -109,25 +104,6 @@ class TestRejoin:
         assert server.heartbeat("n1").status_code == 200
 
 
-@contextmanager
-def agent_run(server: Server, node_id: str, *extra: str) -> Iterator[subprocess.Popen[str]]:
-    cmd = [sys.executable, "-m", "licensor", "agent", "run", "--token", server.join_token, "--node-id", node_id]
-    cmd += ["--controller", server.base, "--verbose", *extra]
-    proc = subprocess.Popen(cmd, env={**os.environ, **ENV}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-        proc.communicate(timeout=20)
-
-
-def _killed(proc: subprocess.Popen[str]) -> str:
-    """SIGKILL: the agent dies without leaving; returns what it logged."""
-    proc.send_signal(signal.SIGKILL)
-    return proc.communicate(timeout=20)[1]
-
-
 class TestRestartedAgent:
     @pytest.mark.socket  # the agent is a ``licensor agent run`` process: killed, restarted, signalled
     def test_a_restart_with_the_state_file_rejoins_at_once(self, make_server: Any, tmp_path: Path) -> None:
@@ -135,18 +111,17 @@ class TestRestartedAgent:
         server: Server = make_server(ttl=60.0)
         server.activate(server.key(nodes=1))
         state = tmp_path / "agent-state.json"
-        with agent_run(server, "edge-1", "--state-file", str(state)) as proc:
+        with agent_run(server, "edge-1", "--verbose", "--state-file", str(state)) as proc:
             wait_for(lambda: _seat_ids(server) == ["edge-1"])
             wait_for(state.exists)
-            err = _killed(proc)
+            err = stop_agent(proc, signal.SIGKILL)
         assert "admitted" in err
         assert oct(state.stat().st_mode & 0o777) == "0o600"
         assert "seat_secret" not in err and state.read_text() not in err  # the secret is not logged
         before = server.get("/api/v1/nodes").json()["items"][0]["last_seen"]
-        with agent_run(server, "edge-1", "--state-file", str(state)) as proc:
+        with agent_run(server, "edge-1", "--verbose", "--state-file", str(state)) as proc:
             wait_for(lambda: server.get("/api/v1/nodes").json()["items"][0]["last_seen"] != before, timeout=20, step=0.2)
-            proc.send_signal(signal.SIGTERM)
-            out = proc.communicate(timeout=20)[1]
+            out = stop_agent(proc)
         assert "rejoined" in out and "seat_taken" not in out, out
         assert server.get("/api/v1/audit?event=refused").json() == []
         assert not state.exists()  # it left on SIGTERM: the secret is dropped with the seat

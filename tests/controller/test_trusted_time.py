@@ -14,8 +14,8 @@ import pytest
 from sqlalchemy import select
 
 from licensor.controller import store as s
+from licensor.controller.license.service import ControllerService
 from licensor.controller.runtime import Controller
-from licensor.controller.service import ControllerService
 from licensor.controller.store import Store
 from licensor.errors import LicenseRefused
 from licensor.testing import T0, FixedClock, TestVendor

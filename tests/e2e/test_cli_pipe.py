@@ -61,8 +61,8 @@ class TestReaderGoesAway:
 
     def test_head_two_lines_of_a_long_output(self, data: Path) -> None:
         """``licensor controller audit list --json | head -2`` over more than a pipe's buffer: two lines, no traceback."""
+        from licensor.controller.license.service import ControllerService
         from licensor.controller.runtime import Controller
-        from licensor.controller.service import ControllerService
         from licensor.controller.store import Store, sqlite_url
 
         store = Store(sqlite_url(data / "controller"))

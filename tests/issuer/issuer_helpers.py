@@ -1,4 +1,4 @@
-"""Issuer test helpers: controllers driven by the CLI, the issuer's app in process, request codes.
+"""Issuer test helpers: controllers driven by the CLI, the issuer's app in process.
 
 Everything runs in this process: the ``licensor`` command through ``licensor.cli.main``
 (``tests.inprocess.cli``), the issuer through ``create_app`` and httpx's ASGI transport.
@@ -16,43 +16,15 @@ from typing import Any
 import httpx
 from tests.inprocess import ISSUER_SCOPES, App, Ran, cli, ok
 
-from licensor.identity import InstallationKey, hash_factors
 from licensor.issuer.app import create_app
 from licensor.issuer.settings import load_settings
-from licensor.request import Contact, make_request
-from licensor.testing import T0
 
-__all__ = ["Controller", "Server", "licensor", "ok", "request_code", "start_server"]
+__all__ = ["Controller", "Server", "licensor", "ok", "start_server"]
 
 
 def licensor(*args: str, input: str = "", env: dict[str, str] | None = None) -> Ran:
     """The ``licensor`` command, in process, without the caller's ``LICENSOR_*`` settings."""
     return cli(*args, stdin=input, env=env)
-
-
-def request_code(
-    key: InstallationKey | None = None,
-    *,
-    product: str = "demo",
-    nodes: int = 5,
-    months: int = 12,
-    remote_clusters: int = 0,
-    company: str = "ACME",
-) -> tuple[InstallationKey, str]:
-    """A request code made in process (for service tests), with a fresh installation key."""
-    key = key or InstallationKey.generate()
-    code = make_request(
-        key,
-        product=product,
-        version="1.0",
-        contact=Contact("Ada Admin", "ada@example.com", company),
-        nodes=nodes,
-        months=months,
-        remote_clusters=remote_clusters,
-        factors=hash_factors(key.public_key, {"cluster": "c-1", "machine": "m-1"}),
-        now=T0,
-    )
-    return key, code
 
 
 @dataclass

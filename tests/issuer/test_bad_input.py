@@ -14,10 +14,10 @@ from typing import Any
 
 import httpx
 import pytest
-from issuer_helpers import request_code
 from tests.inprocess import PASSWORD, Running, issuer
 
 from licensor.codec import armour, b64encode
+from licensor.testing import request_code
 
 DEEP = 40_000  # far past any parser's recursion limit, well inside the body limit
 

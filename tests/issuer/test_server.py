@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import email
 import email.policy
-import socket
 from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
 from issuer_helpers import Controller, Server, ok, start_server
+from tests.helpers import free_port
 
 from licensor.license import add_months
 
@@ -165,19 +165,13 @@ class _Inbox:
         return "250 OK"
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 class TestMail:
     def test_license_mailed_over_smtp_and_attachment_activates(self, tmp_path: Path, database_url: str, controllers: Any) -> None:
         """Must show 4: an SMTP server on loopback receives the license; its attachment activates."""
         from aiosmtpd.controller import Controller as SMTPController
 
         inbox = _Inbox()
-        smtp_port = _free_port()
+        smtp_port = free_port()
         smtpd = SMTPController(inbox, hostname="127.0.0.1", port=smtp_port)
         smtpd.start()
         env = {"LICENSOR_SMTP_HOST": "127.0.0.1", "LICENSOR_SMTP_PORT": str(smtp_port), "LICENSOR_SMTP_FROM": "licensing@vendor.example"}

@@ -45,11 +45,25 @@ class Machine:
     def rollback(self) -> bool:
         return judge(self.mark, self.now).rollback
 
+    def set_off(self, offset: timedelta, hours: float) -> bool:
+        """Set the system clock ``offset`` from true time, let ``hours`` pass; is it then a rollback?"""
+        self.offset = offset
+        self.run(hours)
+        return self.rollback()
+
 
 def started(**kw: timedelta) -> Machine:
     """A controller whose key was signed at T0, with one reading taken."""
     m = Machine(signed(Mark(), T0), **kw)
     m.mark, m.watch = observe(m.mark, None, m.now, m.mono)
+    return m
+
+
+def falsely_observed() -> Machine:
+    """Run 30 hours with the clock 5 days ahead (long enough to be observed), then set right: a rollback on observed readings."""
+    m = started()
+    m.set_off(timedelta(days=5), 30)
+    assert m.set_off(timedelta(0), 0.25)
     return m
 
 
@@ -59,12 +73,8 @@ class TestForwardJumps:
         """A clock that runs ahead for hours (many readings) and is set right never becomes the mark."""
         m = started()
         m.run(2)
-        m.offset = ahead
-        m.run(20)
-        assert not m.rollback()
-        m.offset = timedelta(0)
-        m.run(0.25)
-        assert not m.rollback()
+        assert not m.set_off(ahead, 20)
+        assert not m.set_off(timedelta(0), 0.25)
         assert m.mark.value is not None and m.mark.value <= m.true_now
         m.run(72)
         assert not m.rollback()
@@ -96,12 +106,8 @@ class TestSkew:
         """A clock off by less than the tolerance, either way, even for days, is not a rollback."""
         m = started()
         m.run(30)
-        m.offset = skew
-        m.run(48)
-        assert not m.rollback()
-        m.offset = timedelta(0)
-        m.run(1)
-        assert not m.rollback()
+        assert not m.set_off(skew, 48)
+        assert not m.set_off(timedelta(0), 1)
 
     def test_a_fresh_key_on_a_clock_a_little_behind_the_vendors_is_valid(self) -> None:
         """A key's start that is only its issue time is the vendor's clock: a customer clock hours behind is skew."""
@@ -181,12 +187,7 @@ class TestRollback:
 class TestAcknowledge:
     def test_acknowledge_drops_a_false_observed_mark(self) -> None:
         """An admin vouching for a correct clock clears a rollback that rests on observed readings only."""
-        m = started()
-        m.offset = timedelta(days=5)
-        m.run(30)
-        m.offset = timedelta(0)
-        m.run(0.25)
-        assert m.rollback()
+        m = falsely_observed()
         m.mark = acknowledge(m.mark, m.now)
         assert not m.rollback()
         assert m.mark.proven is not None and m.mark.proven <= m.true_now
@@ -202,12 +203,7 @@ class TestAcknowledge:
 class TestNewerKey:
     def test_a_newer_key_overrules_a_false_observed_mark(self) -> None:
         """A key signed now agrees with a correct clock: observed readings ahead of both are dropped."""
-        m = started()
-        m.offset = timedelta(days=5)
-        m.run(30)
-        m.offset = timedelta(0)
-        m.run(0.25)
-        assert m.rollback()
+        m = falsely_observed()
         reset = newer_key(m.mark, m.now, m.true_now - timedelta(minutes=5))
         assert reset is not None and reset.observed is None
         assert not judge(reset, m.now).rollback
