@@ -1,22 +1,26 @@
-"""``controller status`` and ``history``: the read path (stdlib sqlite3) prints what the service path prints.
+"""``controller status``, ``history`` and ``audit verify``: the read path (stdlib sqlite3) prints what the service path prints.
 
 Each test runs the same command twice on the same SQLite database: once as it runs (the read path answers),
-once with the read path unable to answer (``read.sqlite_path`` finds no file), so the service runs; the two
+once with the read path unable to answer (``readpath.sqlite_path`` finds no file), so the service runs; the two
 outputs and exit codes must be identical.  A subprocess pins that the read path loads no ORM or web framework.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from licensor.controller import readpath
 from licensor.controller.license import read
+from licensor.controller.migrate import head
 from licensor.policy import Installation
 from licensor.testing import TestVendor
 
@@ -58,15 +62,16 @@ def both(site: Site, monkeypatch: pytest.MonkeyPatch, *args: str, env: dict[str,
     """The command by the read path, then by the service path, on the same database."""
     url = site.where[-1]
     assert read.status(url, {}, datetime.now(UTC)) is not None and read.history(url) is not None  # the read path answers
+    assert readpath.audit_check(url) is not None
     fast = site.run(*args, env=env)
     with monkeypatch.context() as m:
-        m.setattr(read, "sqlite_path", lambda url: None)
+        m.setattr(readpath, "sqlite_path", lambda url: None)
         slow = site.run(*args, env=env)
     return fast, slow
 
 
 def assert_same(site: Site, monkeypatch: pytest.MonkeyPatch, state: str, env: dict[str, str] | None = None) -> None:
-    for args in (("status",), ("status", "--json"), ("history",), ("history", "--json")):
+    for args in (("status",), ("status", "--json"), ("history",), ("history", "--json"), ("audit", "verify")):
         fast, slow = both(site, monkeypatch, *args, env=env)
         assert (fast.code, fast.out, fast.err) == (slow.code, slow.out, slow.err), args
     fast, _ = both(site, monkeypatch, "status", "--json", env=env)
@@ -125,6 +130,38 @@ class TestSameOutput:
         assert ran.code == 2 and "not initialised" in ran.err
 
 
+class TestAuditVerify:
+    def test_intact_and_tampered(self, site: Site, monkeypatch: pytest.MonkeyPatch) -> None:
+        """An intact chain, then one with a changed entry, then one with its newest entry deleted: the same verdicts."""
+        site.activate(_subscription(site))
+        fast, _ = both(site, monkeypatch, "audit", "verify")
+        assert fast.code == 0 and "hash chain verified" in fast.out
+        db = Path(site.where[-1].removeprefix("sqlite:///"))
+        with closing(sqlite3.connect(db)) as c, c:
+            c.execute("UPDATE audit SET detail = detail || '!' WHERE id = 1")
+        fast, slow = both(site, monkeypatch, "audit", "verify")
+        assert (fast.code, fast.out, fast.err) == (slow.code, slow.out, slow.err)
+        assert fast.code == 1 and "entry 1 was changed" in fast.err
+        with closing(sqlite3.connect(db)) as c, c:
+            c.execute("UPDATE audit SET detail = substr(detail, 1, length(detail) - 1) WHERE id = 1")
+            c.execute("DELETE FROM audit WHERE id = (SELECT max(id) FROM audit)")
+        fast, slow = both(site, monkeypatch, "audit", "verify")
+        assert (fast.code, fast.out, fast.err) == (slow.code, slow.out, slow.err)
+        assert fast.code == 1 and "newest entries were deleted" in fast.err
+
+    def test_old_schema_is_migrated_by_the_service(self, site: Site) -> None:
+        """A database not at the newest revision: the read path steps aside (the service path migrates, as before)."""
+        url = site.where[-1]
+        assert readpath.audit_check(url) is not None
+        with closing(sqlite3.connect(url.removeprefix("sqlite:///"))) as c, c:
+            c.execute("UPDATE alembic_version SET version_num = '0001'")
+        assert readpath.audit_check(url) is None
+
+    def test_newest_revision_is_alembics_head(self) -> None:
+        """The revision the read path expects, from the scripts' names, is the one Alembic migrates to."""
+        assert readpath.newest_revision() == head()
+
+
 HEAVY = ("sqlalchemy", "alembic", "fastapi", "starlette", "uvicorn", "aiohttp", "httpx", "psycopg")
 
 PROBE = """
@@ -137,13 +174,13 @@ print("LOADED", code, ",".join(heavy), file=sys.stderr)
 
 
 def test_status_loads_no_orm_or_web_framework(site: Site) -> None:
-    """``licensor controller status`` and ``history`` in a fresh process: no ORM, web framework or HTTP client imported."""
+    """``controller status``, ``history`` and ``audit verify`` in a fresh process: no ORM, web framework or HTTP client imported."""
     site.activate(_subscription(site))
     env = {**FACTOR_ENV, "PATH": "/usr/bin:/bin"}
-    for cmd in ("status", "history"):
+    for cmd in ("status", "history", "audit verify"):
         probe = PROBE.replace("HEAVY", repr(HEAVY))
         p = subprocess.run(
-            [sys.executable, "-c", probe, "controller", cmd, *site.where], env=env, capture_output=True, text=True, timeout=60
+            [sys.executable, "-c", probe, "controller", *cmd.split(), *site.where], env=env, capture_output=True, text=True, timeout=60
         )
         loaded = [line for line in p.stderr.splitlines() if line.startswith("LOADED")]
         assert loaded == ["LOADED 0 "], p.stderr

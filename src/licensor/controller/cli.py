@@ -191,7 +191,9 @@ def cmd_controller_db_current(args: argparse.Namespace) -> int:
 
 
 def cmd_controller_audit_verify(args: argparse.Namespace) -> int:
-    r = _runtime(args).audit_verify()
+    from .readpath import audit_check
+
+    r = audit_check(_url(args)) or _runtime(args).audit_verify()
     if r.ok:
         print(f"audit log intact: {r.entries} entries, hash chain verified")
         return EXIT_OK

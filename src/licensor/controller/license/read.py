@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Mapping
-from contextlib import closing
-from datetime import UTC, datetime
-from pathlib import Path
+from datetime import datetime
 from typing import Any, NamedTuple
 
 from ... import trusted_time
@@ -24,6 +22,8 @@ from ...license import decode_license, fmt_time, parse_time
 from ...policy import Installation, Verdict, evaluate
 from ...signing import Keyring
 from ...trusted_time import Mark
+from .. import readpath
+from ..readpath import read, utc
 
 #: Settings keys of the trusted-time mark's two parts (see licensor.trusted_time).
 PROVEN_KEY = "trusted_time_proven"
@@ -83,42 +83,6 @@ class _License(NamedTuple):
     token: str
 
 
-def _utc(text: str) -> datetime:
-    """A time as SQLAlchemy keeps it in SQLite (``YYYY-MM-DD HH:MM:SS.ffffff``, UTC, no zone), read as it reads it."""
-    t = datetime.fromisoformat(text)
-    return t.replace(tzinfo=UTC) if t.tzinfo is None else t.astimezone(UTC)
-
-
-def sqlite_path(url: str) -> Path | None:
-    """The file of a ``sqlite:///`` URL that exists (None: another database, or no file yet)."""
-    if not url.startswith("sqlite:///"):
-        return None
-    path = Path(url.removeprefix("sqlite:///"))
-    return path if path.is_file() else None
-
-
-def _read(url: str, work: Callable[[sqlite3.Connection], Any]) -> Any:
-    """``work(db)`` in one read transaction on the SQLite file of ``url``; None when this path cannot answer."""
-    path = sqlite_path(url)
-    if path is None:
-        return None
-    try:
-        with closing(sqlite3.connect(path, timeout=30)) as db:
-            db.isolation_level = None
-            db.execute("BEGIN")  # one snapshot for every read below (WAL)
-            return work(db)
-    except sqlite3.Error:  # no schema yet, or not ours: the service path explains
-        return None
-
-
-def _setting(db: sqlite3.Connection) -> Callable[[str], str | None]:
-    def get(key: str) -> str | None:
-        row = db.execute("SELECT value FROM settings WHERE key = ?", (key,)).fetchone()
-        return None if row is None else str(row[0])
-
-    return get
-
-
 def _keyring(db: sqlite3.Connection) -> Keyring:
     return Keyring(bytes(r[0]) for r in db.execute("SELECT public_key FROM trusted_keys"))
 
@@ -130,7 +94,7 @@ def status(url: str, factors: Mapping[str, str], now: datetime) -> tuple[Verdict
         row = db.execute("SELECT installation_id, seed, product FROM installation").fetchone()
         if row is None:
             return None
-        setting = _setting(db)
+        setting = readpath.setting(db)
         mark = mark_of(setting)
         key = InstallationKey(bytes(row[1]))
         inst = Installation(
@@ -147,7 +111,7 @@ def status(url: str, factors: Mapping[str, str], now: datetime) -> tuple[Verdict
             return Verdict(e.code, e.hint, details=e.details), str(row[0])
         return trusted_time.explain(evaluate(lic, inst, now), mark, now), str(row[0])
 
-    result: tuple[Verdict, str] | None = _read(url, work)
+    result: tuple[Verdict, str] | None = read(url, work)
     return result
 
 
@@ -157,8 +121,8 @@ def history(url: str) -> list[dict[str, Any]] | None:
     def work(db: sqlite3.Connection) -> list[dict[str, Any]]:
         keyring = _keyring(db)
         q = "SELECT license_id, serial, activated_at, active, token FROM licenses ORDER BY id DESC"
-        rows = [_License(r[0], r[1], _utc(r[2]), bool(r[3]), r[4]) for r in db.execute(q)]
+        rows = [_License(r[0], r[1], utc(r[2]), bool(r[3]), r[4]) for r in db.execute(q)]
         return [history_item(r, keyring) for r in rows]
 
-    result: list[dict[str, Any]] | None = _read(url, work)
+    result: list[dict[str, Any]] | None = read(url, work)
     return result
