@@ -16,6 +16,7 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NoReturn
 
+from .cmdline import AddCommand
 from .errors import EXIT_PIPE, LicensorError, UsageError
 
 if TYPE_CHECKING:
@@ -42,7 +43,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = ()) -> argparse.ArgumentParser:
+    """The parser; with ``argv`` naming an area only that area's commands are registered (``()``: every area)."""
     common = _Parser(add_help=False)
     common.add_argument("--data-dir", help="where state lives (default $LICENSOR_DATA_DIR or ./.licensor)")
 
@@ -54,34 +56,52 @@ def build_parser() -> argparse.ArgumentParser:
         sp.set_defaults(func=func)
         return sp
 
-    from .controller.cli import register as register_controller
-    from .issuer.cli import register as register_vendor
+    # Only the area named on the command line registers its commands: the others' modules (and the web framework,
+    # the ORM, the HTTP client they import) stay unloaded, so a command starts as fast as its own work allows.
+    wanted = _area(argv)
+    for area, help_text in AREAS.items():
+        if area != "demo" and wanted in (None, area):
+            group = sub.add_parser(area, help=help_text).add_subparsers(dest="cmd", required=True)
+            _registrar(area)(group, add)
+        elif area != "demo":
+            sub.add_parser(area, help=help_text)
 
-    register_vendor(
-        sub.add_parser("vendor", help="the vendor side: signing keys and license keys").add_subparsers(dest="cmd", required=True), add
-    )
-    register_controller(
-        sub.add_parser("controller", help="the customer side: installation, requests, activation").add_subparsers(
-            dest="cmd", required=True
-        ),
-        add,
-    )
+    sp = sub.add_parser("demo", help=AREAS["demo"])
+    if wanted in (None, "demo"):
+        from .demo import add_arguments as demo_arguments
 
-    from .agent.cli import register as register_agent
-
-    register_agent(
-        sub.add_parser("agent", help="the node side: hold a seat at a controller, or simulate many agents").add_subparsers(
-            dest="cmd", required=True
-        ),
-        add,
-    )
-
-    from .demo import add_arguments as demo_arguments
-
-    sp = sub.add_parser("demo", help="both web consoles and simulated agents on SQLite until Ctrl-C (--narrated: the CLI round trip)")
-    demo_arguments(sp)
+        demo_arguments(sp)
     sp.set_defaults(func=cmd_demo)
     return p
+
+
+#: The command's areas, in the order ``--help`` lists them.
+AREAS = {
+    "vendor": "the vendor side: signing keys and license keys",
+    "controller": "the customer side: installation, requests, activation",
+    "agent": "the node side: hold a seat at a controller, or simulate many agents",
+    "demo": "both web consoles and simulated agents on SQLite until Ctrl-C (--narrated: the CLI round trip)",
+}
+
+
+def _area(argv: Sequence[str] | None) -> str | None:
+    """The area the command line names (its first word), or None (``--help``, a typo): then every area registers."""
+    words = sys.argv[1:] if argv is None else argv
+    return words[0] if words and words[0] in AREAS else None
+
+
+def _registrar(area: str) -> Callable[[Any, AddCommand], None]:
+    if area == "vendor":
+        from .issuer.cli import register as vendor
+
+        return vendor
+    if area == "controller":
+        from .controller.cli import register as controller
+
+        return controller
+    from .agent.cli import register as agent
+
+    return agent
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -103,7 +123,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(argv: Sequence[str] | None) -> int:
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
         return int(args.func(args))
     except LicensorError as e:
         print(f"licensor: {e.code}: {e.hint}", file=sys.stderr)

@@ -6,7 +6,7 @@ import argparse
 import json
 import os
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..cmdline import (
     EXIT_OK,
@@ -22,24 +22,34 @@ from ..cmdline import (
     write_out,
 )
 from ..errors import ConfirmationRequired
-from .license.service import status_document
+
+if TYPE_CHECKING:
+    from ..clock import Clock
 
 
 def _url(args: argparse.Namespace) -> str:
-    from .store import sqlite_url
+    # store.sqlite_url's file, without importing the store (SQLAlchemy) for the commands that read without it.
+    default = f"sqlite:///{data_dir(args, 'controller') / 'controller.db'}"
+    return getattr(args, "database_url", None) or os.environ.get("LICENSOR_DATABASE_URL") or default
 
-    return getattr(args, "database_url", None) or os.environ.get("LICENSOR_DATABASE_URL") or sqlite_url(data_dir(args, "controller"))
 
-
-def controller_service(args: argparse.Namespace) -> Any:
+def _host() -> tuple[dict[str, str], Clock]:
+    """This host's fingerprint factors and the same clock as 'serve' (the test-only fake clock honours its guard here too)."""
     from ..clock import system_clock
     from .clock import clock_from_env
     from .host import collect_factors
+
+    factors = collect_factors()
+    return factors, clock_from_env() or system_clock
+
+
+def controller_service(args: argparse.Namespace, host: tuple[dict[str, str], Clock] | None = None) -> Any:
     from .license.service import ControllerService
     from .store import Store
 
-    # The same clock as 'serve' (the test-only fake clock honours its guard here too).
-    return ControllerService(Store(_url(args)), factors=collect_factors(), clock=clock_from_env() or system_clock)
+    store = Store(_url(args))
+    factors, clock = _host() if host is None else host
+    return ControllerService(store, factors=factors, clock=clock)
 
 
 def _keyring_file(path: str) -> Any:
@@ -96,10 +106,23 @@ def cmd_controller_activate(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def _status(args: argparse.Namespace) -> tuple[Any, str]:
+    """``(verdict, installation id)``: read straight from a SQLite file when it can be (no ORM start-up), else by the service."""
+    from .license import read
+
+    host = _host()
+    fast = read.status(_url(args), host[0], host[1]())
+    if fast is not None:
+        return fast
+    svc = controller_service(args, host)
+    return svc.status(), svc.installation_id()
+
+
 def cmd_controller_status(args: argparse.Namespace) -> int:
-    svc = controller_service(args)
-    verdict = svc.status()
-    data = status_document(verdict, svc.installation_id())
+    from .license.read import status_document
+
+    verdict, installation_id = _status(args)
+    data = status_document(verdict, installation_id)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
@@ -119,7 +142,11 @@ def cmd_controller_status(args: argparse.Namespace) -> int:
 
 
 def cmd_controller_history(args: argparse.Namespace) -> int:
-    items = controller_service(args).history()
+    from .license import read
+
+    items = read.history(_url(args))
+    if items is None:
+        items = controller_service(args).history()
     if args.json:
         print(json.dumps(items, indent=2))
     else:
@@ -173,7 +200,9 @@ def cmd_controller_db_current(args: argparse.Namespace) -> int:
 
 
 def cmd_controller_audit_verify(args: argparse.Namespace) -> int:
-    r = _runtime(args).audit_verify()
+    from .readpath import audit_check
+
+    r = audit_check(_url(args)) or _runtime(args).audit_verify()
     if r.ok:
         print(f"audit log intact: {r.entries} entries, hash chain verified")
         return EXIT_OK

@@ -7,20 +7,14 @@ from datetime import datetime
 from sqlalchemy.engine import Connection
 
 from ... import trusted_time
-from ...license import fmt_time, parse_time
+from ...license import fmt_time
 from ...trusted_time import Mark, Watch
 from .. import store as s
-
-#: Settings keys of the trusted-time mark's two parts (see licensor.trusted_time).
-PROVEN_KEY = "trusted_time_proven"
-OBSERVED_KEY = "trusted_time_observed"
-#: Before the mark had two parts it was one value, set by single clock readings: it counts as observed.
-LEGACY_KEY = "trusted_time"
+from .read import LEGACY_KEY, OBSERVED_KEY, PROVEN_KEY, mark_of
 
 
 def load(c: Connection) -> Mark:
-    proven, observed = s.get_setting(c, PROVEN_KEY), s.get_setting(c, OBSERVED_KEY) or s.get_setting(c, LEGACY_KEY)
-    return Mark(parse_time(proven) if proven else None, parse_time(observed) if observed else None)
+    return mark_of(lambda key: s.get_setting(c, key))
 
 
 def store(c: Connection, old: Mark, new: Mark) -> None:

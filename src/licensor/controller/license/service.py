@@ -26,6 +26,9 @@ from .. import audit
 from .. import store as s
 from . import activation, marks
 from .activation import Activation
+from .read import STATUS_FIELDS, history_item, status_document
+
+__all__ = ["STATUS_FIELDS", "ControllerService", "status_document"]
 
 _ACTIVE_ID = select(s.licenses.c.license_id).where(s.licenses.c.active.is_(True))
 
@@ -201,40 +204,4 @@ class ControllerService:
         with self.store.tx() as c:
             keyring = self.keyring(c)
             rows = c.execute(select(s.licenses).order_by(s.licenses.c.id.desc())).all()
-        out = []
-        for r in rows:
-            item: dict[str, Any] = {
-                "license_id": r.license_id,
-                "serial": r.serial,
-                "activated_at": fmt_time(r.activated_at),
-                "active": bool(r.active),
-            }
-            try:
-                item.update(decode_license(r.token, keyring).summary())
-            except LicensorError as e:  # a key whose vendor key is no longer trusted
-                item["unreadable"] = str(e)
-            out.append(item)
-        return out
-
-
-STATUS_FIELDS = (
-    "customer",
-    "product",
-    "type",
-    "expires",
-    "maintenance_until",
-    "nodes",
-    "remote_clusters",
-    "features",
-    "license_id",
-    "serial",
-)
-
-
-def status_document(verdict: Verdict, installation_id: str) -> dict[str, Any]:
-    """The status as ``status --json`` and the API show it: state, code, hint and the license's terms."""
-    out = verdict.as_dict()
-    summary = verdict.license.summary() if verdict.license else {}
-    out.update({k: summary.get(k) for k in STATUS_FIELDS})
-    out["installation_id"] = installation_id
-    return out
+        return [history_item(r, keyring) for r in rows]
