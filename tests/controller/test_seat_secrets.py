@@ -183,7 +183,7 @@ class TestInProcess:
             ctl.store.close()
 
     def test_seats_from_before_secrets_must_rejoin(self, database_url: str) -> None:
-        """Migration 0005 keeps old seats without a secret: their heartbeats are refused, the first join takes the seat in its place."""
+        """Migration 0004 keeps old seats without a secret: their heartbeats are refused, the first join takes the seat in its place."""
         store = Store(database_url)
         try:
             upgrade(store.engine, "0002")
