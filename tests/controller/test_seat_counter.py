@@ -12,9 +12,9 @@ from sqlalchemy import func, select, text
 
 from licensor.controller import store as s
 from licensor.controller.host import collect_factors
+from licensor.controller.license.service import ControllerService
 from licensor.controller.migrate import upgrade
 from licensor.controller.runtime import Controller, Op
-from licensor.controller.service import ControllerService
 from licensor.controller.store import Store
 from licensor.testing import T0, TestVendor
 

@@ -24,9 +24,9 @@ import pytest
 
 from licensor.identity import InstallationKey
 from licensor.license import decode_license
+from licensor.testing import request_code
 
 from ..attack.killing import Db, Issuer
-from ..attack.test_kill import _request
 from ..helpers import terminate
 from .storm import Pool, TransportFailed, unused_port
 
@@ -88,7 +88,7 @@ def _listed(base: str, headers: dict[str, str]) -> list[dict[str, Any]]:
 
 def test_two_issuers_issue_concurrently(issuers: list[Issuer]) -> None:
     keys = [InstallationKey.generate() for _ in range(INSTALLATIONS)]
-    requests = [_request(k, 10) for k in keys]
+    requests = [request_code(k, nodes=10)[1] for k in keys]
     codes = [requests[i % INSTALLATIONS] for i in range(LICENSES)]
     t0 = time.monotonic()
     answers = asyncio.run(_issue_all(issuers, codes))

@@ -7,11 +7,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
-from issuer_helpers import Server, ok, request_code
+from issuer_helpers import Server, ok
 
 from licensor.identity import InstallationKey
 from licensor.issuer import migrate
 from licensor.issuer import store as s
+from licensor.testing import request_code
 
 T = datetime(2025, 1, 1, tzinfo=UTC)
 
