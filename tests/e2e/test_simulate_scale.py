@@ -34,7 +34,8 @@ CLIENT_CPU_BOUND = 30.0
 @pytest.fixture
 def sqlite_server(tmp_path: Path, free_port: int) -> Iterator[Server]:
     """A fresh controller on SQLite (seats kept 10 minutes without heartbeats), no license yet."""
-    srv = Server(f"sqlite:///{tmp_path / 'storm.db'}", free_port, tmp_path, ttl=600).start()
+    # a real serve process: the simulator meets it over TCP
+    srv = Server(f"sqlite:///{tmp_path / 'storm.db'}", free_port, tmp_path, ttl=600, process=True).start()
     try:
         yield srv
     finally:
@@ -91,7 +92,7 @@ class TestStorm:
 class TestHold:
     def test_held_seats_outlive_the_ttl_and_leave_at_the_end(self, tmp_path: Path, free_port: int) -> None:
         """--hold 9 against a 4 s TTL: the admitted agents heartbeat (the refused ones do not slow them), none expires, all leave."""
-        server = Server(f"sqlite:///{tmp_path / 'hold.db'}", free_port, tmp_path, ttl=4).start()
+        server = Server(f"sqlite:///{tmp_path / 'hold.db'}", free_port, tmp_path, ttl=4, process=True).start()
         try:
             server.activate(server.key(nodes=40))
             p = simulate(server, "--count", "60", "--concurrency", "20", "--hold", "9")
