@@ -22,6 +22,7 @@ from typing import Any
 from .errors import LicensorError, UsageError
 from .license import License, decode_license
 from .signing import Keyring
+from .words import plural
 
 __all__ = [
     "CLOCK_TOLERANCE",
@@ -238,7 +239,7 @@ def _warnings(lic: License, now: datetime) -> tuple[str, ...]:
         left = end - now
         for days in WARN_DAYS:
             if left <= timedelta(days=days):
-                out.append(f"{what} in {max(1, left.days + (1 if left.seconds else 0))} day(s), on {_day(end)}: renew in time")
+                out.append(f"{what} in {plural(max(1, left.days + (1 if left.seconds else 0)), 'day')}, on {_day(end)}: renew in time")
                 break
     if lic.maintenance_until <= now:
         out.append(f"maintenance ended on {_day(lic.maintenance_until)}: updates released after it will be refused")

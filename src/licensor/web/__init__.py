@@ -27,6 +27,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from .. import __version__
 from ..codec import b64decode, b64encode
 from ..errors import InvalidInput, LicensorError, MalformedError, TooLarge
+from ..words import plural
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -53,6 +54,7 @@ def environment(console_templates: Path) -> Any:
     env.globals.update(static=STATIC_PREFIX, version=__version__)
     env.filters["when"] = when
     env.filters["days_left"] = days_left
+    env.filters["plural"] = plural
     return env
 
 
