@@ -1,8 +1,9 @@
 """The console's Request code page: prefilled for a renewal and from the link's query, checked, and its result.
 
-In process on SQLite: the form as a page of its own (/settings/license/request), what it starts from (the license in
-force, the last contact, ``?nodes=&remote_clusters=&months=``), the refusals it shows inline, the result page (what
-was asked, one row of actions, the QR code), the download's name, the CSRF check, and About's maintenance coverage.
+In process on SQLite (the renewal also on PostgreSQL): the form as a page of its own (/settings/license/request),
+what it starts from (the license in force, the last contact, ``?nodes=&remote_clusters=&months=``), the refusals it
+shows inline, the result page (what was asked, one row of actions, the QR code), the download's name, the CSRF
+check, and About's maintenance coverage.
 """
 
 from __future__ import annotations
@@ -30,13 +31,29 @@ def run(tmp_path: Path) -> Iterator[Running]:
 
 
 @pytest.fixture
-def console(run: Running) -> Iterator[tuple[httpx.Client, str]]:
+def run_both(database_url: str) -> Iterator[Running]:
+    """A controller on SQLite, then on PostgreSQL (where the page stores something)."""
+    with controller(database_url) as r:
+        yield r
+
+
+def _signed_in(run: Running) -> Iterator[tuple[httpx.Client, str]]:
     c = run.client()
     assert c.post("/login", data={"username": "admin", "password": PASSWORD, "next": "/"}).status_code == 303
     m = re.search(r'name="csrf_token" value="([^"]+)"', c.get("/settings/license").text)
     assert m
     yield c, m.group(1)
     c.close()
+
+
+@pytest.fixture
+def console(run: Running) -> Iterator[tuple[httpx.Client, str]]:
+    yield from _signed_in(run)
+
+
+@pytest.fixture
+def console_both(run_both: Running) -> Iterator[tuple[httpx.Client, str]]:
+    yield from _signed_in(run_both)
 
 
 def _values(html: str) -> dict[str, str]:
@@ -73,9 +90,9 @@ def test_the_form_is_a_page_and_takes_the_query(console: tuple[httpx.Client, str
     assert _values(r.text)["nodes"] == ""  # not prefilled from a link out of bounds
 
 
-def test_a_renewal_starts_from_the_license_and_the_last_contact(run: Running, console: tuple[httpx.Client, str]) -> None:
-    c, csrf = console
-    _activate(run, nodes=7, remote_clusters=2, months=36, customer="Globex")
+def test_a_renewal_starts_from_the_license_and_the_last_contact(run_both: Running, console_both: tuple[httpx.Client, str]) -> None:
+    c, csrf = console_both
+    _activate(run_both, nodes=7, remote_clusters=2, months=36, customer="Globex")
     r = c.get("/settings/license/request")
     assert "Request a renewal" in r.text and 'id="request-prefilled"' in r.text
     assert _values(r.text) == {"name": "", "email": "", "company": "Globex", "nodes": "7", "months": "36", "remote_clusters": "2"}
