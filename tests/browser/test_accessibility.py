@@ -9,7 +9,7 @@ serious and critical ones fail the test.  Without npm the tests skip, unless
 ``LICENSOR_REQUIRE_NODE=1`` (CI) makes that a failure.
 
 The pages: the sign-in pages (also with their error box), every page of both
-navigations, the license request dialog (its form and the code it makes), the
+navigations, the license request dialog and page (its form, a refusal, the code it makes; a renewal's), the
 issuer's request preview, a license's page, an installation's page, and pages
 showing an error box.  The controller is checked first without a license (the
 banner shows), then with the license the issuer made here.
@@ -187,8 +187,11 @@ ISSUER: dict[str, Open] = {
 CONTROLLER_UNLICENSED: dict[str, Open] = {
     "dashboard-unlicensed": Goto("/", "#license-banner"),  # these run before the license is activated
     "license-unlicensed": Goto("/settings/license"),
-    "request-dialog": Goto("/settings/license/request", "#request-dialog[open]"),
-    "request-code-made": Submit("/settings/license/request", REQUEST, "#generate", "#request-dialog[open] .qr svg"),
+    "request-dialog": Submit("/settings/license", {}, "#request-code", "#request-dialog[open]"),
+    "request-page": Goto("/settings/license/request", "#request-form"),
+    "request-refused": Submit("/settings/license/request", {**REQUEST, "#f-nodes": "0"}, "#generate", novalidate=True),
+    "request-code-made": Submit("/settings/license/request", REQUEST, "#generate", "#request-qr svg"),
+    "about-unlicensed": Goto("/about", "#coverage"),
     "activation-refused": Submit("/settings/license", {"#f-key": "v4.public.not-a-key"}, "#activate"),
 }
 CONTROLLER: dict[str, Open] = {
@@ -198,7 +201,9 @@ CONTROLLER: dict[str, Open] = {
     "license": Goto("/settings/license"),
     "configuration": Goto("/settings/configuration"),
     "configuration-refused": Submit("/settings/configuration", {"#f-vendor_email": "not an e-mail"}, novalidate=True),
-    "about": Goto("/about"),
+    "about": Goto("/about", "#coverage"),
+    "request-renewal": Goto("/settings/license/request?nodes=8", "#request-prefilled"),
+    "request-renewal-dialog": Submit("/settings/license", {}, "#request-code", "#request-dialog[open] #request-prefilled"),
 }
 
 #: What sticks out of the window sideways (empty when the page fits); elements inside a scrolling wrapper do not count.

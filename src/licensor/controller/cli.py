@@ -119,6 +119,7 @@ def _status(args: argparse.Namespace) -> tuple[Any, str]:
 
 
 def cmd_controller_status(args: argparse.Namespace) -> int:
+    from .build import coverage
     from .license.read import status_document
 
     verdict, installation_id = _status(args)
@@ -133,6 +134,8 @@ def cmd_controller_status(args: argparse.Namespace) -> int:
             print(f"type              {data['type']} (serial {data['serial']})")
             print(f"expires           {data['expires'] or 'never'}")
             print(f"maintenance until {data['maintenance_until']}")
+            cov = coverage(verdict.license)
+            print(f"this build        {' '.join(filter(None, (cov.sentence, cov.advice)))}")
             print(f"nodes             {data['nodes']}")
             print(f"remote clusters   {data['remote_clusters']}")
             print(f"features          {', '.join(data['features']) or '(none)'}")

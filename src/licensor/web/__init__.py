@@ -205,11 +205,14 @@ def csrf_ok(given: Any, expected: str | None) -> bool:
 
 
 def qr_svg(text: str, label: str) -> str:
-    """The text as an inline SVG QR code (no outside image, no xmlns URL)."""
+    """The text as an inline SVG QR code (no outside image, no xmlns URL).
+
+    It has a viewBox and no size of its own, so the page's CSS sizes it (``.qr svg``) and it stays sharp at any size;
+    the quiet zone is the four modules scanners expect."""
     import segno
 
-    svg = str(segno.make(text, error="l").svg_inline(scale=2, border=2))
-    return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(label)}" ', 1)
+    svg = str(segno.make(text, error="l").svg_inline(border=4, omitsize=True))
+    return svg.replace("<svg ", f'<svg role="img" aria-label="{_attr(label)}" shape-rendering="crispEdges" ', 1)
 
 
 def _attr(text: str) -> str:

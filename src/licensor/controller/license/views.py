@@ -1,8 +1,10 @@
 """The console's License page: status card, Request code dialog, Activate (paste or upload), history, the clock.
 
 GET  /settings/license                  status card, Request code dialog, Activate (paste or upload), history
-POST /settings/license/request          make a request code: shown with Copy, Download, QR code, Send by e-mail
-POST /settings/license/request/download the request file as an attachment
+GET  /settings/license/request          the Request code form as a page of its own (the dialog's address, and what it is
+                                        without JavaScript); prefilled for a renewal; ?nodes=N&remote_clusters=N&months=N
+POST /settings/license/request          make a request code: a page with what was asked, Copy, Download, E-mail, QR code
+POST /settings/license/request/download the request file as an attachment, request-<cluster>-<date>.txt
 POST /settings/license/activate         activate a pasted or uploaded key; a refusal's hint is shown inline; a key that
                                         takes something away shows the activation preview first (confirm=yes applies it)
 POST /settings/license/clock/acknowledge  an admin vouches for the clock (audited)
@@ -20,23 +22,39 @@ from starlette.datastructures import FormData
 from ...errors import ConfirmationRequired, InvalidInput, LicensorError, UsageError
 from ...request import Contact, decode_request, request_file
 from ...server.inputs import MAX_CLUSTERS, MAX_MONTHS, MAX_NODES, is_address
-from ...web import Session, attachment, form_number, form_text, mailto, plain, qr_svg, redirect, refusal, upload_or_text
+from ...web import Session, attachment, form_number, form_text, plain, qr_svg, redirect, refusal, upload_or_text
 from ..runtime import Controller
 from ..web.shell import console, shell, show
 from .config import configuration
 from .preview import preview_rows
+from .request_code import remember_contact, request_filename, request_mailto, request_summary, safe_prefill
 
 router = APIRouter(prefix="/settings/license", include_in_schema=False)
 REQUEST_FIELDS = ("name", "email", "company", "nodes", "months", "remote_clusters")
 
 
 def _more(ctl: Controller) -> dict[str, Any]:
-    return {"history": ctl.svc.history(), "config": configuration(ctl.store), "now": ctl.clock()}
+    req, renewal, _ = safe_prefill(ctl, {})
+    return {"history": ctl.svc.history(), "config": configuration(ctl.store), "now": ctl.clock(), "req": req, "renewal": renewal}
 
 
 async def license_page(request: Request, sess: Session, status_code: int = 200, **extra: Any) -> Response:
-    extra.setdefault("req", {"name": "", "email": "", "company": "", "nodes": "", "months": "12", "remote_clusters": "0"})
     return await show(request, sess, "license.html", "License", status_code, _more, **extra)
+
+
+async def request_page(
+    request: Request, sess: Session, status_code: int = 200, query: dict[str, str] | None = None, **extra: Any
+) -> Response:
+    """The Request code form: prefilled (``query`` from the link), or as the admin filled it in (``req`` given)."""
+
+    def more(ctl: Controller) -> dict[str, Any]:
+        req, renewal, wrong = safe_prefill(ctl, query or {})
+        shown: dict[str, Any] = {"req": req, "renewal": renewal, "config": configuration(ctl.store)}
+        if wrong is not None:
+            shown["request_error"] = refusal(wrong, "The link asks for something out of bounds: not prefilled from it")
+        return shown
+
+    return await show(request, sess, "license_request.html", "Request code", status_code, more, **extra)
 
 
 @router.get("")
@@ -49,7 +67,8 @@ async def license_view(request: Request, sess: Session, activated: str | None = 
 @router.get("/request")
 @console.page
 async def request_form(request: Request, sess: Session) -> Response:
-    return await license_page(request, sess, open_request=True)
+    query = {k: request.query_params[k][:20] for k in ("nodes", "remote_clusters", "months") if k in request.query_params}
+    return await request_page(request, sess, query=query)
 
 
 def _asked(form: FormData, req: dict[str, str]) -> tuple[int, int, int]:
@@ -71,12 +90,20 @@ async def make_request(request: Request, sess: Session, form: FormData) -> Respo
     try:
         nodes, months, remote = _asked(form, req)
         contact = Contact(req["name"], req["email"], req["company"])
-        code, text = await run_in_threadpool(ctl.svc.request, contact, nodes=nodes, months=months, remote_clusters=remote)
+        code, _ = await run_in_threadpool(ctl.svc.request, contact, nodes=nodes, months=months, remote_clusters=remote)
     except LicensorError as e:
-        return await license_page(request, sess, 422, req=req, request_error=refusal(e, "No request code made"), open_request=True)
+        return await request_page(request, sess, 422, req=req, request_error=refusal(e, "No request code made"))
+    await run_in_threadpool(remember_contact, ctl.store, req)
     config = await run_in_threadpool(configuration, ctl.store)
-    made = {"code": code, "file": text, "qr": qr_svg(code, "QR code of the request code"), "mailto": request_mailto(config, req, code)}
-    return await license_page(request, sess, req=req, made=made, open_request=True)
+    asked = decode_request(code)
+    made = {
+        "code": code,
+        "qr": qr_svg(code, "QR code of the request code"),
+        "mailto": request_mailto(config, asked, code),
+        "filename": request_filename(asked),
+        "summary": request_summary(asked),
+    }
+    return await show(request, sess, "license_request_made.html", "Request code made", made=made)
 
 
 @router.post("/request/download")
@@ -84,11 +111,12 @@ async def make_request(request: Request, sess: Session, form: FormData) -> Respo
 async def download_request(request: Request, sess: Session, form: FormData) -> Response:
     code = form_text(form, "code", 16384)
     try:
-        text = request_file(code, decode_request(code))
+        asked = decode_request(code)
+        text = request_file(code, asked)
     except (LicensorError, RecursionError) as e:
         shown = refusal(e, "")
         return plain(f"{shown['code']}: {shown['hint']}", 400)
-    return attachment(text, "license-request.txt")
+    return attachment(text, request_filename(asked))
 
 
 @router.post("/activate")
@@ -117,14 +145,3 @@ async def acknowledge_clock(request: Request, sess: Session, form: FormData) -> 
     except LicensorError as e:
         return await license_page(request, sess, 422, clock_error=refusal(e, "Not acknowledged"))
     return redirect("/settings/license")
-
-
-def request_mailto(config: dict[str, str], req: dict[str, str], code: str) -> str:
-    cluster = config.get("cluster_name") or "(no cluster name set)"
-    subject = f"License request: {req['company']}, cluster {cluster}"
-    body = (
-        f"Hello,\n\nplease issue a license for this installation.\n\n"
-        f"Company: {req['company']}\nContact: {req['name']} <{req['email']}>\nCluster: {cluster}\n"
-        f"Nodes: {req['nodes']}\nMonths: {req['months']}\nRemote clusters: {req['remote_clusters']}\n\nRequest code:\n{code}\n"
-    )
-    return mailto(config.get("vendor_email", ""), subject, body)

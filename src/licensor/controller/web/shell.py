@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,7 @@ from starlette.concurrency import run_in_threadpool
 from ...policy import STATES
 from ...web import Pages, Session, SignedSessions
 from ...web.console import Console
+from ..build import build_date as build_date  # re-exported: the About page's
 from ..runtime import Controller
 
 COOKIE = "licensor_controller_session"
@@ -105,11 +105,3 @@ def banner(status: dict[str, Any]) -> dict[str, Any] | None:
     if status.get("warnings"):
         return {"level": "warn", "title": "License needs attention", "hints": list(status["warnings"])}
     return None
-
-
-def build_date() -> str:
-    """When this build was made: ``$LICENSOR_BUILD_DATE``, else the date the package files were written."""
-    env = os.environ.get("LICENSOR_BUILD_DATE")
-    if env:
-        return env
-    return datetime.fromtimestamp(Path(__file__).stat().st_mtime, UTC).strftime("%Y-%m-%d")

@@ -2,7 +2,7 @@
 
 GET  /                                  dashboard: license state, seats used / limit, days left, recent refusals
 GET  /settings/configuration  POST …    cluster name (carried by request codes), the vendor's licensing address
-GET  /about                             version, build date, license and maintenance end
+GET  /about                             version, build date, license, maintenance end and whether this build is covered
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from starlette.datastructures import FormData
 from ... import __version__
 from ...errors import LicensorError
 from ...web import Session, form_text, redirect, refusal
+from ..build import coverage
 from ..license.config import configuration, set_configuration
 from ..runtime import Controller
 from .shell import build_date, console, shell, show
@@ -62,5 +63,5 @@ async def save_configuration(request: Request, sess: Session, form: FormData) ->
 @router.get("/about")
 @console.page
 async def about(request: Request, sess: Session) -> Response:
-    more = lambda ctl: {"config": configuration(ctl.store)}  # noqa: E731
+    more = lambda ctl: {"config": configuration(ctl.store), "coverage": coverage(ctl.verdict().license)}  # noqa: E731
     return await show(request, sess, "about.html", "About", more=more, product_version=__version__, build_date=build_date())
