@@ -28,7 +28,8 @@ def _issue(demo: Any, tmp: Path, cluster: str, customer: str, days: int) -> str:
     factors = hash_factors(key.public_key, {"cluster": uuid.uuid4().hex, "machine": "m-1"})
     contact = Contact("Lin Clerk", "lin@example.com", customer)
     now = datetime.now(UTC)
-    code = make_request(key, product="demo", version="1.0", contact=contact, nodes=3, months=12, factors=factors, cluster_name=cluster, now=now)
+    terms: dict[str, Any] = {"nodes": 3, "months": 12, "factors": factors, "cluster_name": cluster, "now": now}
+    code = make_request(key, product="demo", version="1.0", contact=contact, **terms)
     request = tmp / f"{cluster}.txt"
     request.write_text(code)
     expires = (now + timedelta(days=days)).strftime("%Y-%m-%d")
@@ -62,7 +63,7 @@ def test_search_renewals_due_and_csv(browser: Any, demo: Any, shots: Any, tmp_pa
         page.click(f"a[href='/renewals?days={days}']")
         page.wait_for_selector(f"a[href='/renewals?days={days}'][aria-current=page]")
         body = page.inner_text("table tbody")
-        for d, lid in ids.items():
+        for d in ids:
             assert (f"listing-{run}-{d}" in body) == (d in due), (days, d, body)
         assert page.locator(f"a[href='/licenses/{ids[15]}#renew-h']").count() == 1
         row = page.locator("table tbody tr", has_text=f"listing-{run}-15").inner_text()
