@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import time
 import uuid
 from collections.abc import Iterator
@@ -134,6 +135,11 @@ def test_renewals_due_in_30_60_90_days(server: Server, fleet: dict[str, dict[str
         assert got.headers["X-Total-Count"] == str(len(expected))
         assert ids(server, due_days=days) == set(expected)
         assert [x["days_left"] for x in got.json()][:1] == [10]
+    listed = json.loads(ok(server.vendor("list", "--due", "60", "--json")).out)
+    assert [x["license_id"] for x in listed] == want[60] and listed[0]["cluster_name"] == "berlin-prod"
+    exported = list(csv.DictReader(io.StringIO(ok(server.vendor("list", "--due", "90", "--csv")).out)))
+    assert [x["license_id"] for x in exported] == want[90]
+    assert {x["license_id"] for x in json.loads(ok(server.vendor("list", "--state", "expired", "--json")).out)} == {f["lapsed"]}
     with signed_in(server) as c:
         page = c.get("/renewals", params={"days": 60})
         assert page.status_code == 200
