@@ -71,8 +71,9 @@ def signed_in(srv: Server) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def fleet(server: Server) -> dict[str, dict[str, Any]]:
-    """Licenses in every state: due in 10, 45 and 80 days, later, perpetual, superseded (due in 10), expired."""
+    """Licenses in every state: due in 1, 10, 45 and 80 days, later, perpetual, superseded (due in 10), expired."""
     made = {
+        "due1": issue(server, code("kyiv-x", "Dnipro LLC"), expires=expiring_in(1.5)),
         "due10": issue(server, code("berlin-prod", "Acme GmbH"), expires=expiring_in(10.5)),
         "due45": issue(server, code("paris-edge", "Bistro SA"), expires=expiring_in(45.5)),
         "due80": issue(server, code("oslo-1", "Fjord AS"), expires=expiring_in(80.5)),
@@ -128,26 +129,32 @@ def test_state_filter_agrees_with_license_state(server: Server, fleet: dict[str,
 def test_renewals_due_in_30_60_90_days(server: Server, fleet: dict[str, dict[str, Any]]) -> None:
     """Only live keys expiring within the window: not the superseded key, not the perpetual one, not the lapsed one."""
     f = {k: v["license_id"] for k, v in fleet.items()}
-    want = {30: [f["due10"]], 60: [f["due10"], f["due45"]], 90: [f["due10"], f["due45"], f["due80"]]}
+    want = {30: [f["due1"], f["due10"]], 60: [f["due1"], f["due10"], f["due45"]], 90: [f["due1"], f["due10"], f["due45"], f["due80"]]}
     for days, expected in want.items():
         got = api(server, "/api/v1/renewals", days=days)
         assert [x["license_id"] for x in got.json()] == expected, days
         assert got.headers["X-Total-Count"] == str(len(expected))
         assert ids(server, due_days=days) == set(expected)
-        assert [x["days_left"] for x in got.json()][:1] == [10]
+        assert [x["days_left"] for x in got.json()][:2] == [1, 10]
     listed = json.loads(ok(server.vendor("list", "--due", "60", "--json")).out)
-    assert [x["license_id"] for x in listed] == want[60] and listed[0]["cluster_name"] == "berlin-prod"
+    assert [x["license_id"] for x in listed] == want[60] and listed[1]["cluster_name"] == "berlin-prod"
     exported = list(csv.DictReader(io.StringIO(ok(server.vendor("list", "--due", "90", "--csv")).out)))
     assert [x["license_id"] for x in exported] == want[90]
     assert {x["license_id"] for x in json.loads(ok(server.vendor("list", "--state", "expired", "--json")).out)} == {f["lapsed"]}
     with signed_in(server) as c:
         page = c.get("/renewals", params={"days": 60})
         assert page.status_code == 200
-        assert "2 licenses expiring within 60 days" in page.text
+        assert "3 licenses expiring within 60 days" in page.text
         assert f'href="/licenses/{f["due10"]}#renew-h"' in page.text and f["due45"] in page.text
-        assert "berlin-prod" in page.text and "10 days" in page.text and "45 days" in page.text
+        assert "berlin-prod" in page.text and "<td>1 day</td>" in page.text and "<td>10 days</td>" in page.text and "45 days" in page.text
         assert f["old"] not in page.text and f["due80"] not in page.text
-        assert "Next 30 days (1)" in page.text and "Next 90 days (3)" in page.text
+        assert "Next 30 days (2)" in page.text and "Next 90 days (4)" in page.text
+        # A link typed or cut short is read leniently: the first window, the first page, no filter.
+        assert "Renewals due within 30 days" in c.get("/renewals", params={"days": "many", "page": "x"}).text
+        lenient = c.get("/licenses", params={"state": "bogus", "type": "gratis", "page": "-4"})
+        assert lenient.status_code == 200 and "9 licenses</h2>" in lenient.text
+    with server.client("reader") as c:
+        assert c.get("/api/v1/licenses", params={"state": "bogus"}).status_code == 422
 
 
 def test_csv_is_the_filtered_list_and_safe_in_a_spreadsheet(server: Server) -> None:
