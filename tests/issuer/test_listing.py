@@ -19,6 +19,7 @@ from sqlalchemy import event, update
 
 from licensor.identity import InstallationKey
 from licensor.issuer import store as s
+from licensor.issuer.licenses import listing
 from licensor.request import Contact, make_request
 from licensor.terms import license_state
 
@@ -157,8 +158,9 @@ def test_renewals_due_in_30_60_90_days(server: Server, fleet: dict[str, dict[str
         assert c.get("/api/v1/licenses", params={"state": "bogus"}).status_code == 422
 
 
-def test_csv_is_the_filtered_list_and_safe_in_a_spreadsheet(server: Server) -> None:
-    """The API's and the console's CSV hold exactly the filtered rows; a formula in a name is defused."""
+def test_csv_is_the_filtered_list_and_safe_in_a_spreadsheet(server: Server, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The API's and the console's CSV hold exactly the filtered rows; a formula in a name is defused; beyond the cap,
+    a refusal in words, never a file cut short."""
     evil = issue(server, code("=cmd|' /C calc'!A0", "@SUM(1+1)"), expires=expiring_in(20))
     plain = issue(server, code("plain", "-Minus Ltd"), expires=expiring_in(120))
     r = api(server, "/api/v1/licenses.csv", due_days=30)
@@ -177,6 +179,13 @@ def test_csv_is_the_filtered_list_and_safe_in_a_spreadsheet(server: Server) -> N
         assert [x["license_id"] for x in csv.DictReader(io.StringIO(got.text))] == [plain["license_id"]]
         page = c.get("/licenses", params={"q": "plain"})
         assert 'href="/licenses.csv?q=plain"' in page.text
+        monkeypatch.setattr(listing, "MAX_EXPORT", 1)
+        refused = c.get("/licenses.csv")
+        assert refused.status_code == 400 and "holds 2 licenses, more than the 1 one export may hold" in refused.text
+        assert c.get("/licenses.csv", params={"q": "plain"}).status_code == 200
+    with server.client("reader") as r:
+        data = r.get("/api/v1/licenses.csv").json()
+        assert data["code"] == "usage" and "narrow it with a search or a filter" in data["hint"]
 
 
 # -- at fleet size: rows written straight into the database ---------------------------------------------

@@ -13,6 +13,7 @@ query to run inside a transaction of one's own.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -201,8 +202,9 @@ class ListingService:
         """The products licenses were issued for (the product filter's choices)."""
         return [str(r[0]) for r in self.ledger.rows(select(_L.product).distinct().order_by(_L.product))]
 
-    def export(self, f: Filters) -> list[dict[str, Any]]:
-        """Every row of the filtered list, for a CSV file; refused beyond ``MAX_EXPORT`` rows rather than cut short."""
+    def export(self, f: Filters) -> Iterator[dict[str, Any]]:
+        """Every row of the filtered list, for a CSV file (each record made as it is written); refused beyond
+        ``MAX_EXPORT`` rows rather than cut short."""
         now = self.ledger.clock()
         with self.ledger.tx(write=False) as c:
             total = self._count(c, f, now)
@@ -212,4 +214,4 @@ class ListingService:
                     "narrow it with a search or a filter, then export again"
                 )
             rows = c.execute(_select(f, now)).all()
-        return [listed_record(r, now) for r in rows]
+        return (listed_record(r, now) for r in rows)

@@ -98,10 +98,10 @@ async def licenses_csv(
     f = filters_from(q, state, type, product, due, order)
     svc = issuer(request)
     try:
-        rows = await run_in_threadpool(svc.listing.export, f)
+        text = await run_in_threadpool(lambda: csv_text(svc.listing.export(f)))
     except LicensorError as e:
         return plain(f"{e.code}: {e.hint}", e.http_status)
-    return csv_response(csv_text(rows), csv_filename(f, svc.clock()))
+    return csv_response(text, csv_filename(f, svc.clock()))
 
 
 def csv_response(text: str, filename: str) -> Response:
