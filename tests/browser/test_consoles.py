@@ -221,7 +221,7 @@ class TestLayout:
         shots(page, "11-controller-phone")
         iss = ctx.new_page()
         _login(iss, demo.issuer, *demo.issuer_login)
-        for path in ("/issue", "/licenses", "/keys"):
+        for path in ("/issue", "/licenses", "/renewals?days=400", "/keys"):
             iss.goto(demo.issuer + path)
             assert iss.evaluate("document.documentElement.scrollWidth <= window.innerWidth + 1"), path
             _check(iss)

@@ -21,6 +21,7 @@ from .customers.api import router as customers_api
 from .deps import SESSION_COOKIE
 from .keys.api import router as keys_api
 from .licenses.api import router as licenses_api
+from .licenses.listing_api import router as listing_api
 from .service import IssuerService
 from .settings import IssuerSettings, load_settings
 from .store import Store
@@ -63,7 +64,7 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
     app.state.settings = settings
 
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
-    for router in (accounts_api, licenses_api, customers_api, catalog_api, keys_api, usage_api):
+    for router in (accounts_api, listing_api, licenses_api, customers_api, catalog_api, keys_api, usage_api):
         _add_routes(app, router)
     mount_console(app)
     return app
@@ -75,11 +76,12 @@ def mount_console(app: FastAPI) -> None:
     from .accounts.views import router as accounts_views
     from .customers.views import router as customers_views
     from .keys.views import router as keys_views
+    from .licenses.listing_views import router as listing_views
     from .licenses.views import router as licenses_views
     from .usage.views import router as usage_views
 
     mount_static(app)
-    for router in (accounts_views, licenses_views, customers_views, keys_views, usage_views):
+    for router in (accounts_views, listing_views, licenses_views, customers_views, keys_views, usage_views):
         _add_routes(app, router)
 
 

@@ -20,6 +20,7 @@ from .catalog.service import CatalogService
 from .customers.service import CustomerService
 from .keys.service import KeyService
 from .ledger import Ledger
+from .licenses.listing import ListingService
 from .licenses.records import Issued
 from .licenses.service import LicenseService
 from .usage.service import UsageService
@@ -45,6 +46,7 @@ class IssuerService:
         self.catalog = CatalogService(self.ledger)
         self.customers = CustomerService(self.ledger)
         self.licenses = LicenseService(self.ledger, self.keys, self.catalog, self.customers)
+        self.listing = ListingService(self.ledger)
         self.usage = UsageService(self.ledger)
         policy = LoginPolicy(login_limit, login_address_limit, login_window)
         self.accounts = AccountService(self.ledger, policy=policy, session_ttl=session_ttl)

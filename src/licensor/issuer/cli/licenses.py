@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from ...cmdline import EXIT_OK, AddCommand, count, date, read_input, write_out
@@ -56,8 +57,24 @@ def cmd_vendor_rehost(args: argparse.Namespace) -> int:
 
 
 def cmd_vendor_list(args: argparse.Namespace) -> int:
-    rows = issuer_service(args).licenses.search(args.query, installation_id=args.installation, customer=args.customer, limit=args.limit)
-    print_rows(args, rows, _license_line)
+    from ..licenses.export import csv_text
+    from ..licenses.listing import Filters
+
+    f = Filters(
+        q=args.query or "",
+        state=args.state,
+        type=args.type,
+        product=args.product,
+        customer=args.customer,
+        installation_id=args.installation,
+        due_days=args.due,
+        order="expiry" if args.due else "newest",
+    )
+    listing = issuer_service(args).listing
+    if args.csv:
+        sys.stdout.write(csv_text(listing.export(f)))
+        return EXIT_OK
+    print_rows(args, listing.search(f, limit=args.limit)[0], _license_line)
     return EXIT_OK
 
 
@@ -107,12 +124,7 @@ def register(group: Any, cmd: AddCommand) -> None:
     sp.add_argument("--allow-unknown-features", action="store_true", help="issue features outside the product's catalogue")
     sp.add_argument("--out", help="write the license file here instead of stdout")
     _register_successors(group, cmd)
-    sp = cmd(group, "list", cmd_vendor_list, "list and search issued licenses, newest first")
-    sp.add_argument("query", nargs="?", help="matches license id, customer, installation or product")
-    sp.add_argument("--installation")
-    sp.add_argument("--customer")
-    sp.add_argument("--limit", type=count, default=100)
-    sp.add_argument("--json", action="store_true")
+    _register_list(group, cmd)
     sp = cmd(group, "show", cmd_vendor_show, "show one issued license (JSON)")
     sp.add_argument("license_id")
     sp = cmd(group, "download", cmd_vendor_download, "write an issued license's file again")
@@ -121,6 +133,23 @@ def register(group: Any, cmd: AddCommand) -> None:
     sp = cmd(group, "send", cmd_vendor_send, "e-mail a license file (SMTP settings in issuer.toml or LICENSOR_SMTP_*)")
     sp.add_argument("license_id")
     sp.add_argument("--to", help="default: the contact e-mail of the request code")
+
+
+def _register_list(group: Any, cmd: AddCommand) -> None:
+    from ...due import STATES
+
+    sp = cmd(group, "list", cmd_vendor_list, "list, search and filter issued licenses, newest first")
+    sp.add_argument("query", nargs="?", help="matches license id, customer, installation, cluster name or product")
+    sp.add_argument("--installation")
+    sp.add_argument("--customer", help="the customer's exact name")
+    sp.add_argument("--state", choices=STATES, help="the license's state now")
+    sp.add_argument("--type", choices=("subscription", "perpetual"))
+    sp.add_argument("--product")
+    sp.add_argument("--due", type=count, metavar="DAYS", help="renewals due: live keys expiring within DAYS days, soonest first")
+    sp.add_argument("--limit", type=count, default=100)
+    out = sp.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true")
+    out.add_argument("--csv", action="store_true", help="every match (not --limit) as CSV")
 
 
 def _register_successors(group: Any, cmd: AddCommand) -> None:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
 from ...license import LicenseType
-from ...server.inputs import Clusters, GraceDays, Moment, Months, Nodes, Offset
+from ...server.inputs import Clusters, GraceDays, Moment, Months, Nodes
 from ...terms import Overrides
 from ..catalog.api import Features
 from ..deps import Issuer, Reader, Settings, Writer
@@ -79,17 +79,7 @@ def issue(body: IssueBody, p: Writer, svc: Issuer) -> JSONResponse:
     return _issued(issued)
 
 
-@router.get("/licenses", summary="list and search licenses, newest first")
-def list_licenses(
-    p: Reader,
-    svc: Issuer,
-    q: str | None = None,
-    installation_id: str | None = None,
-    customer: str | None = None,
-    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-    offset: Annotated[Offset, Query()] = 0,
-) -> list[dict[str, Any]]:
-    return svc.licenses.search(q, installation_id=installation_id, customer=customer, limit=limit, offset=offset)
+# GET /licenses (search, filters, paging) and /licenses.csv: listing_api.py.
 
 
 @router.get("/licenses/{license_id}", summary="one license")

@@ -121,12 +121,7 @@ async def issue(request: Request, p: Principal, form: FormData) -> Response:
 # -- licenses ------------------------------------------------------------------------
 
 
-@router.get("/licenses")
-@console.page
-async def licenses(request: Request, p: Principal, q: str = "") -> Response:
-    q = q.strip()[:200]
-    items = await run_in_threadpool(lambda: issuer(request).licenses.search(q or None, limit=200))
-    return render(request, p, "licenses.html", page_title="Licenses", items=items, q=q)
+# The list (GET /licenses), its CSV and the renewals due: listing_views.py.
 
 
 def license_context(svc: IssuerService, license_id: str, smtp: bool) -> dict[str, Any]:

@@ -7,7 +7,8 @@ The console is server-rendered pages beside the API (each domain's ``views.py``)
     POST /issue/preview                         the request: installation, contact, what is asked, factors, earlier
                                                 licenses; an issue form prefilled from plan and request
     POST /issue                                 sign; then the license page shows it with Copy, Download, Send by e-mail
-    GET  /licenses?q=                           search licenses
+    GET  /licenses?q=&state=&type=&product=     search and filter licenses, page by page; /licenses.csv the same as CSV
+    GET  /renewals?days=30|60|90                the live keys expiring within that many days
     GET  /licenses/{id}                         one license: file, Copy, Download, Send by e-mail, renew, rehost
     GET  /licenses/{id}/download                the license file
     POST /licenses/{id}/renew  …/rehost  …/send
@@ -42,6 +43,7 @@ from ..settings import IssuerSettings
 NAV = [
     ("/issue", "Issue"),
     ("/licenses", "Licenses"),
+    ("/renewals", "Renewals due"),
     ("/customers", "Customers"),
     ("/installations", "Installations"),
     ("/keys", "Signing keys"),
