@@ -222,20 +222,26 @@ class LicenseService:
 
         return self.ledger.write(run)
 
+    def _offer(self, c: Connection, license_id: str, given: Overrides | None, now: datetime) -> Renewal:
+        row, old = self._current(c, license_id, "renew")
+        t = self._renewal_terms(c, row, old, given or Overrides(), now)
+        months = renewal_months(old, self.catalog.plan(c, row.plan))
+        return Renewal(license_record(row, row, now), old, t, renewal_start(old, now), months, changes(old, t))
+
+    def renewal_of(self, license_id: str, terms: Overrides | None = None) -> Renewal:
+        """What renewing ``license_id`` would sign (``terms`` given, else carried over from the current end), and what changes."""
+        now = self.ledger.clock()
+        with self.ledger.tx(write=False) as c:
+            return self._offer(c, license_id, terms, now)
+
     def renewal(self, req: RequestCode, terms: Overrides | None = None) -> Renewal | None:
-        """The renewal a request code's preview offers: its installation's live license of the same product, the terms
-        renewing it would sign (``terms`` given, else carried over and run on from the current end), and what changes."""
+        """The renewal a request code's preview offers: ``renewal_of`` its installation's live license of the same product."""
         now = self.ledger.clock()
         with self.ledger.tx(write=False) as c:
             live = c.execute(_LIVE, {"iid": req.installation_id}).scalar()
-            if live is None:
+            if live is None or self._license_row(c, live).product != req.product:
                 return None
-            row, old = self._current(c, live, "renew")
-            if old.product != req.product:
-                return None
-            t = self._renewal_terms(c, row, old, terms or Overrides(), now)
-            months = renewal_months(old, self.catalog.plan(c, row.plan))
-        return Renewal(license_record(row, row, now), old, t, renewal_start(old, now), months, changes(old, t))
+            return self._offer(c, live, terms, now)
 
     def renew_request(self, request: str | bytes | RequestCode, license_id: str, *, actor: str, terms: Overrides | None = None) -> Issued:
         """Renew the live license ``license_id`` from its installation's new request code: what ``renew`` signs, with the
