@@ -75,7 +75,12 @@ class TestOneRenewal:
             page = preview(c, new_code)
             assert "3. Renew: extends from 2031-03-01 00:00 UTC" in page
             fields = dict(re.findall(r'name="(renew_\w+)" type="\w+" value="([^"]*)"', page))
-            assert fields == {"renew_nodes": "4", "renew_months": "12", "renew_remote_clusters": "2", "renew_features": "multi-cluster, sso"}
+            assert fields == {
+                "renew_nodes": "4",
+                "renew_months": "12",
+                "renew_remote_clusters": "2",
+                "renew_features": "multi-cluster, sso",
+            }
             assert diff(page)["Expires"] == ["2031-03-01 00:00 UTC", "2032-03-01 00:00 UTC", "Grows"]
             assert diff(page)["Features"][2] == "Same"
             form = {"csrf_token": csrf(c), "request_code": new_code, "renews": a["license_id"], "action": "renew", **fields}
