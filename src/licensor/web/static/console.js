@@ -33,7 +33,7 @@
     var now = sel.options[sel.selectedIndex], form = sel.form;
     if (!now || !form) return;
     if (now.value) { var typ = form.querySelector("[name=type]"); if (typ) typ.value = now.getAttribute("data-type"); }
-    ["nodes", "months", "features", "grace_days"].forEach(function (name) {
+    ["nodes", "months", "remote_clusters", "features", "grace_days"].forEach(function (name) {
       var f = form.querySelector("[name=" + name + "]");
       if (f && (!before || f.value === before.getAttribute("data-" + name))) f.value = now.getAttribute("data-" + name);
     });
