@@ -55,7 +55,7 @@ def plan_defaults(plans: list[dict[str, Any]], now: datetime, ask: Ask) -> dict[
     out = {}
     for pl in [None, *plans]:
         t = license_terms("issue", now, plan=as_plan(pl), ask=ask)
-        shown = {"type": t.type, "nodes": t.nodes, "months": t.months, "remote_clusters": t.remote_clusters}
+        shown: dict[str, Any] = {"type": t.type, "nodes": t.nodes, "months": t.months, "remote_clusters": t.remote_clusters}
         shown |= {"features": ", ".join(t.features), "grace_days": t.grace_days}
         out[pl["name"] if pl else ""] = shown
     return out
