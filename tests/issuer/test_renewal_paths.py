@@ -128,6 +128,15 @@ class TestOneRenewal:
         assert r.status_code == 422, r.text[:300]
         assert "Not renewed" in r.text and "was superseded by" in r.text and "renew that one instead" in r.text
 
+    def test_a_renewal_from_another_installations_request_is_refused_in_words(self, srv: Running) -> None:
+        live = live_license(srv, InstallationKey.generate())
+        _, other = request_code()
+        with srv.client("session") as c:
+            form = {"csrf_token": csrf(c), "request_code": other, "renews": live["license_id"], "action": "renew", "renew_nodes": "4"}
+            r = c.post("/issue", data=form)
+        assert r.status_code == 422 and "renew from its own request code" in r.text, r.text[:300]
+        assert fetched(srv, live["license_id"])["superseded_by"] is None
+
     def test_an_installation_without_a_live_license_gets_no_renewal(self, srv: Running) -> None:
         _, code = request_code()
         with srv.client("session") as c:
