@@ -14,7 +14,7 @@ from typing import Any
 
 from .terms import Current
 
-__all__ = ["TERMS", "Change", "changes"]
+__all__ = ["TERMS", "Change", "changes", "losses"]
 
 #: The terms compared, in the order they are shown.
 TERMS = ("nodes", "remote_clusters", "features", "type", "expires", "maintenance_until")
@@ -53,3 +53,8 @@ def changes(current: Current, candidate: Current) -> tuple[Change, ...]:
         else:
             out.append(Change(term, before, after, _direction(end if before is None else before, end if after is None else after)))
     return tuple(out)
+
+
+def losses(found: tuple[Change, ...]) -> tuple[Change, ...]:
+    """What the candidate takes away: a lower limit, a dropped feature, a shorter term, an earlier maintenance end."""
+    return tuple(c for c in found if c.direction == "shrinks" or (c.term, c.direction) == ("features", "changes"))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from .differences import Change
+from .differences import Change, losses
 from .differences import changes as compare
 from .errors import LicensorError, UsageError
 from .license import License, decode_license
@@ -329,7 +329,7 @@ class ActivationCheck:
     @property
     def losses(self) -> tuple[Change, ...]:
         """What it takes away: a lower limit, a dropped feature, a shorter term, an earlier maintenance end."""
-        return tuple(c for c in self.changes if c.direction == "shrinks" or (c.term, c.direction) == ("features", "changes"))
+        return losses(self.changes)
 
     @property
     def needs_confirmation(self) -> bool:

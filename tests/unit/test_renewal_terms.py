@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from licensor.differences import Change, changes
+from licensor.differences import Change, changes, losses
 from licensor.license import License
 from licensor.terms import Ask, Overrides, Plan, add_months, asked_overrides, current_end, license_terms, renewal_months, renewal_start
 from licensor.testing import T0, TestVendor, test_installation
@@ -67,6 +67,7 @@ class TestChanges:
         assert got["remote_clusters"] == (2, 5, "grows")
         assert got["features"] == (["multi-cluster", "sso"], ["audit", "sso"], "changes")
         assert got["expires"][2] == "grows"  # a month on from the end is still later than the end
+        assert [c.term for c in losses(changes(lic, t))] == ["nodes", "features"]  # a feature swapped out is a loss too
         dropped = license_terms("renew", T0, current=lic, overrides=Overrides(features=("sso",)))
         assert {c.term: c.direction for c in changes(lic, dropped)}["features"] == "shrinks"
 

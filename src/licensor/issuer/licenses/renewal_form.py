@@ -13,6 +13,7 @@ from typing import Any
 
 from starlette.datastructures import FormData
 
+from ...differences import losses
 from ...license import fmt_time
 from ...request import RequestCode
 from ...server.inputs import MAX_CLUSTERS, MAX_MONTHS, MAX_NODES
@@ -95,5 +96,5 @@ def view(r: Renewal, fields: dict[str, str] | None) -> dict[str, Any]:
         "lapsed": lapsed,
         "fields": fields,
         "rows": rows,
-        "shrinks": [row["label"].lower() for row in rows if row["change"] == "shrinks"],
+        "shrinks": [_LABELS[c.term].lower() for c in losses(r.changes)],
     }
