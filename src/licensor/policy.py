@@ -9,7 +9,7 @@ The verdict states are written once, in ``STATES`` (in the order they are
 checked); the console's words, the metrics and the seat rules derive from it.
 ``evaluate_activation(current, candidate, now, installation=...)`` decides
 whether a pasted key may replace the one in force (supersession) and what
-changes with it.
+changes with it (``differences.changes``).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from .differences import Change, losses
+from .differences import changes as compare
 from .errors import LicensorError, UsageError
 from .license import License, decode_license
 from .signing import Keyring
@@ -301,16 +303,6 @@ def feature_enabled(verdict: Verdict, feature: str) -> bool:
 
 
 @dataclass(frozen=True)
-class Change:
-    """One term that differs between the key in force and a candidate: ``grows``, ``shrinks`` or ``changes``."""
-
-    term: str  # nodes | remote_clusters | features | type | expires | maintenance_until
-    before: Any
-    after: Any
-    direction: str
-
-
-@dataclass(frozen=True)
 class ActivationCheck:
     """Whether a candidate key may be activated, and what it would change.
 
@@ -337,34 +329,12 @@ class ActivationCheck:
     @property
     def losses(self) -> tuple[Change, ...]:
         """What it takes away: a lower limit, a dropped feature, a shorter term, an earlier maintenance end."""
-        return tuple(c for c in self.changes if c.direction == "shrinks" or (c.term, c.direction) == ("features", "changes"))
+        return losses(self.changes)
 
     @property
     def needs_confirmation(self) -> bool:
         """Applying it loses something (``losses``): the admin must confirm first."""
         return bool(self.losses)
-
-
-def _direction(before: Any, after: Any) -> str:
-    if isinstance(before, frozenset):  # "changes": some features added, some dropped
-        return "grows" if before < after else "shrinks" if after < before else "changes"
-    return "grows" if after > before else "shrinks"
-
-
-def _changes(current: License, candidate: License) -> tuple[Change, ...]:
-    end = datetime.max.replace(tzinfo=UTC)  # perpetual: no end
-    out = []
-    for term in ("nodes", "remote_clusters", "features", "type", "expires", "maintenance_until"):
-        before, after = getattr(current, term), getattr(candidate, term)
-        if before == after:
-            continue
-        if term == "type":
-            out.append(Change(term, before, after, "changes"))
-        elif term == "features":
-            out.append(Change(term, sorted(before), sorted(after), _direction(frozenset(before), frozenset(after))))
-        else:
-            out.append(Change(term, before, after, _direction(end if before is None else before, end if after is None else after)))
-    return tuple(out)
 
 
 def evaluate_activation(
@@ -396,5 +366,5 @@ def evaluate_activation(
         )
     elif verdict.code == "clock_rollback" and recovered_time is not None:
         verdict, reset = evaluate(candidate, replace(installation, trusted_time=recovered_time), now), True
-    changes = _changes(current, candidate) if current is not None else ()
+    changes = compare(current, candidate) if current is not None else ()
     return ActivationCheck(verdict, supersedes=current.license_id if current else None, changes=changes, clock_reset=reset)

@@ -19,8 +19,9 @@ call it, so the form shows what issuing would sign.
                   ``months`` (override, else the plan's, else 12) unless ``expires``/``maintenance_until`` is given
     rehost        the old license's terms, its expiry and maintenance end too, unless overridden; grace stays
 
-``check_issue`` refuses what a clerk may not issue (no node, a feature outside the catalogue without
-confirmation, a type the plan does not have); ``license_state`` says where an issued license stands.
+``renewal_start``/``renewal_months`` say where and how long a renewal runs by default, ``asked_overrides``
+what a request code asks as a renewal's overrides; ``check_issue`` refuses what a clerk may not issue (no node,
+a feature outside the catalogue without confirmation, a type the plan does not have); ``license_state`` says where an issued license stands.
 """
 
 from __future__ import annotations
@@ -46,11 +47,15 @@ __all__ = [
     "State",
     "Terms",
     "add_months",
+    "asked_overrides",
     "aware",
     "check_features",
     "check_issue",
+    "current_end",
     "license_state",
     "license_terms",
+    "renewal_months",
+    "renewal_start",
     "whole",
 ]
 
@@ -261,15 +266,37 @@ def _renewal(
     """The renewed term's expiry and maintenance end: on from the old end, or from now if it lapsed."""
     if o.months is not None and expires is not None:
         raise UsageError("give either months or an expiry date, not both")
+    base = renewal_start(old, now)
     if old.type == "subscription":
-        base = old.expires if old.expires is not None and old.expires > now else now
-        return expires or add_months(base, o.months or (plan.months if plan is not None else None) or DEFAULT_MONTHS), maint
+        return expires or add_months(base, o.months or renewal_months(old, plan)), maint
     if maint is None:
         if expires is not None:
             raise UsageError("a perpetual license does not expire: renew its maintenance with months or maintenance_until")
-        base = old.maintenance_until if old.maintenance_until > now else now
-        maint = add_months(base, o.months or (plan.maintenance_months if plan is not None else None) or DEFAULT_MONTHS)
+        maint = add_months(base, o.months or renewal_months(old, plan))
     return None, maint  # a perpetual license never expires: an expiry given beside a maintenance end is not signed
+
+
+def current_end(old: Current) -> datetime:
+    """Where a license's term ends: its expiry, or the maintenance end of a perpetual license."""
+    return old.expires if old.type == "subscription" and old.expires is not None else old.maintenance_until
+
+
+def renewal_start(old: Current, now: datetime) -> datetime:
+    """Where a renewal's term starts: the current end while the license runs, else now (it lapsed)."""
+    end = current_end(old)
+    return end if end > now else now
+
+
+def renewal_months(old: Current, plan: Plan | None) -> int:
+    """A renewal's term in months when none is given: the plan's term (maintenance months for perpetual), else 12."""
+    if plan is None:
+        return DEFAULT_MONTHS
+    return (plan.months if old.type == "subscription" else plan.maintenance_months) or DEFAULT_MONTHS
+
+
+def asked_overrides(ask: Ask) -> Overrides:
+    """What a request code asks for (nodes, months, remote clusters), as overrides of a renewal; 0 asks nothing."""
+    return Overrides(nodes=ask.nodes or None, months=ask.months or None, remote_clusters=ask.remote_clusters or None)
 
 
 def _dates(

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 import json
 import uuid
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, bindparam, func, or_, select, update
 from sqlalchemy.engine import Connection, Row
 
+from ...differences import Change, changes
 from ...errors import Conflict
 from ...identity import Binding, default_binding
 from ...license import License, license_from_claims, new_license
 from ...request import RequestCode, decode_request
 from ...signing import split_token
-from ...terms import Ask, Overrides, Terms, check_issue, license_terms
+from ...terms import Ask, Overrides, Terms, check_issue, license_terms, renewal_months, renewal_start
 from .. import store as s
 from ..catalog.service import CatalogService
 from ..customers.service import CustomerService
@@ -70,6 +72,18 @@ def _stored(
         "supersedes": supersedes,
         "issued_by": actor,
     }
+
+
+@dataclass(frozen=True)
+class Renewal:
+    """What renewing the live license ``current`` would sign: ``terms``, from ``start``; ``months`` the default term."""
+
+    live: dict[str, Any]
+    current: License
+    terms: Terms
+    start: datetime
+    months: int
+    changes: tuple[Change, ...]
 
 
 class LicenseService:
@@ -190,6 +204,10 @@ class LicenseService:
         lic = self._new(c, t, product=old.product, customer=old.customer, installation_id=installation_id, binding=binding, now=now)
         return self._sign_and_store(c, lic, kind=kind, actor=actor, customer_id=row.customer_id, plan=row.plan, supersedes=old.license_id)
 
+    def _renewal_terms(self, c: Connection, row: Row[Any], old: License, given: Overrides, now: datetime) -> Terms:
+        """The one renewal computation of both paths (a license's Renew, a request code's preview): ``license_terms``."""
+        return license_terms("renew", now, plan=self.catalog.plan(c, row.plan), current=old, overrides=given)
+
     def renew(self, license_id: str, *, actor: str, terms: Overrides | None = None) -> Issued:
         """Same installation, next serial; the term runs on from the old end, or from today if it lapsed."""
         now = self.ledger.clock()
@@ -197,10 +215,51 @@ class LicenseService:
 
         def run(c: Connection) -> Issued:
             row, old = self._current(c, license_id, "renew")
-            t = license_terms("renew", now, plan=self.catalog.plan(c, row.plan), current=old, overrides=given)
+            t = self._renewal_terms(c, row, old, given, now)
             return self._successor(
                 c, row, old, t, kind="renew", actor=actor, now=now, binding=old.binding, installation_id=old.installation_id
             )
+
+        return self.ledger.write(run)
+
+    def _offer(self, c: Connection, license_id: str, given: Overrides | None, now: datetime) -> Renewal:
+        row, old = self._current(c, license_id, "renew")
+        t = self._renewal_terms(c, row, old, given or Overrides(), now)
+        months = renewal_months(old, self.catalog.plan(c, row.plan))
+        return Renewal(license_record(row, row, now), old, t, renewal_start(old, now), months, changes(old, t))
+
+    def renewal_of(self, license_id: str, terms: Overrides | None = None) -> Renewal:
+        """What renewing ``license_id`` would sign (``terms`` given, else carried over from the current end), and what changes."""
+        now = self.ledger.clock()
+        with self.ledger.tx(write=False) as c:
+            return self._offer(c, license_id, terms, now)
+
+    def renewal(self, req: RequestCode, terms: Overrides | None = None) -> Renewal | None:
+        """The renewal a request code's preview offers: ``renewal_of`` its installation's live license of the same product."""
+        now = self.ledger.clock()
+        with self.ledger.tx(write=False) as c:
+            live = c.execute(_LIVE, {"iid": req.installation_id}).scalar()
+            if live is None or self._license_row(c, live).product != req.product:
+                return None
+            return self._offer(c, live, terms, now)
+
+    def renew_request(self, request: str | bytes | RequestCode, license_id: str, *, actor: str, terms: Overrides | None = None) -> Issued:
+        """Renew the live license ``license_id`` from its installation's new request code: what ``renew`` signs, with the
+        request's contact learnt and its fingerprint bound.  Refused when the key is no longer live or not this installation's."""
+        req = request if isinstance(request, RequestCode) else decode_request(request)
+        now = self.ledger.clock()
+        given = terms or Overrides()
+
+        def run(c: Connection) -> Issued:
+            row, old = self._current(c, license_id, "renew")
+            if (old.installation_id, old.product) != (req.installation_id, req.product):
+                raise Conflict(
+                    f"license {license_id} is not for {req.product} on installation {req.installation_id}: renew from its own request code"
+                )
+            self.customers.learn(c, req, row.customer_id)
+            t = self._renewal_terms(c, row, old, given, now)
+            binding = default_binding(req.factors)
+            return self._successor(c, row, old, t, kind="renew", actor=actor, now=now, binding=binding, installation_id=old.installation_id)
 
         return self.ledger.write(run)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -19,6 +20,7 @@ from ..accounts.service import Principal
 from ..catalog.service import as_plan
 from ..service import IssuerService
 from ..web import MAX_CODE, console, expiry, features, issuer, not_found, render, settings_of
+from . import renewal_form
 
 router = APIRouter(include_in_schema=False)
 _FIELDS = ("plan", "type", "customer", "nodes", "months", "remote_clusters", "features", "grace_days")
@@ -48,26 +50,45 @@ async def issue_page(request: Request, p: Principal) -> Response:
     return await issue_form(request, p)
 
 
-def preview_context(svc: IssuerService, text: str, terms: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The request, its installation's earlier licenses, the plans, and the issue form: as posted, else the defaults."""
+def plan_defaults(plans: list[dict[str, Any]], now: datetime, ask: Ask) -> dict[str, dict[str, Any]]:
+    """Each plan's issue defaults for this request (``license_terms``; "" is no plan): the form shows them as the plan changes."""
+    out = {}
+    for pl in [None, *plans]:
+        t = license_terms("issue", now, plan=as_plan(pl), ask=ask)
+        shown: dict[str, Any] = {"type": t.type, "nodes": t.nodes, "months": t.months, "remote_clusters": t.remote_clusters}
+        shown |= {"features": ", ".join(t.features), "grace_days": t.grace_days}
+        out[pl["name"] if pl else ""] = shown
+    return out
+
+
+def preview_context(
+    svc: IssuerService,
+    text: str,
+    terms: dict[str, Any] | None = None,
+    renew: dict[str, str] | None = None,
+    given: Overrides | None = None,
+) -> dict[str, Any]:
+    """The request, its installation's earlier licenses, the renewal of its live license (``renew``: the fields as
+    posted, ``given``: their overrides), the plans with their defaults, and the issue form: as posted, else the defaults."""
     req = svc.licenses.inspect(text)
     earlier = svc.licenses.search(installation_id=req.installation_id, limit=50)
     plans = svc.catalog.plans()
-    chosen = next((pl for pl in plans if pl["name"] == "subscription"), None)
+    defaults = plan_defaults(plans, svc.clock(), Ask(req.nodes, req.months, req.remote_clusters))
+    chosen = "subscription" if "subscription" in defaults else ""
     if terms is None:
-        t = license_terms("issue", svc.clock(), plan=as_plan(chosen), ask=Ask(req.nodes, req.months, req.remote_clusters))
-        terms = {
-            "plan": chosen["name"] if chosen else "",
-            "type": t.type,
-            "customer": req.contact.company or req.contact.name,
-            "nodes": t.nodes,
-            "months": t.months,
-            "remote_clusters": t.remote_clusters,
-            "features": ", ".join(t.features),
-            "grace_days": t.grace_days,
-            "expires": "",
-        }
-    return {"req": req.summary(), "earlier": earlier, "plans": plans, "terms": terms, "code_text": text}
+        terms = {**defaults[chosen], "plan": chosen, "customer": req.contact.company or req.contact.name, "expires": ""}
+        terms["type"] = ""  # the plan's type, unless the clerk chooses one
+    renewal = svc.licenses.renewal(req, given)
+    return {
+        "req": req.summary(),
+        "earlier": earlier,
+        "plans": plans,
+        "defaults": defaults,
+        "terms": terms,
+        "code_text": text,
+        "renewal": renewal_form.view(renewal, renew) if renewal else None,
+        "renew_error": None,
+    }
 
 
 @router.post("/issue/preview")
@@ -85,8 +106,8 @@ async def preview(request: Request, p: Principal, form: FormData) -> Response:
 
 
 def _issue_terms(form: FormData, terms: dict[str, str]) -> Overrides:
-    """The issue form's terms (the days and numbers checked) as ``license_terms`` takes them."""
-    typ: LicenseType = "perpetual" if terms["type"] == "perpetual" else "subscription"
+    """The issue form's terms (the days and numbers checked) as ``license_terms`` takes them; no type: the plan's."""
+    typ: LicenseType | None = "perpetual" if terms["type"] == "perpetual" else "subscription" if terms["type"] == "subscription" else None
     expires = expiry(terms["expires"])
     nodes = form_number(form, "nodes", "Nodes", lo=0, hi=MAX_NODES)
     months = None if expires else form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
@@ -95,11 +116,36 @@ def _issue_terms(form: FormData, terms: dict[str, str]) -> Overrides:
     return Overrides(typ, nodes, months, expires, None, remote, features(terms["features"]), grace)
 
 
+async def _renew(request: Request, p: Principal, form: FormData, text: str) -> Response:
+    """The preview's renewal form: show the difference (``action`` compare), fill in what the request asks (asked),
+    or renew the live license ``renews`` (renew), which supersedes it."""
+    svc, action, renews = issuer(request), form_text(form, "action", 20), form_text(form, "renews", 100)
+    fields = renewal_form.posted(form)
+    try:
+        if action == "asked":
+            fields = renewal_form.asked(svc.licenses.inspect(text), fields)
+        given = renewal_form.overrides(fields)
+        if action == "renew":
+            issued = await run_in_threadpool(lambda: svc.licenses.renew_request(text, renews, actor=p.actor, terms=given))
+            return redirect(f"/licenses/{issued.license.license_id}?new=1")
+        ctx = await run_in_threadpool(preview_context, svc, text, None, fields, given)
+        return render(request, p, "preview.html", page_title="Request preview", error=None, **ctx)
+    except (LicensorError, RecursionError) as e:
+        try:
+            ctx = await run_in_threadpool(preview_context, svc, text, None, fields)
+        except (LicensorError, RecursionError) as e2:
+            return await issue_form(request, p, 422, error=refusal(e2, "This request code cannot be used"), code_text=text)
+        ctx["renew_error"] = refusal(e, "Not renewed")
+        return render(request, p, "preview.html", 422, page_title="Request preview", error=None, **ctx)
+
+
 @router.post("/issue")
 @console.form
 async def issue(request: Request, p: Principal, form: FormData) -> Response:
     svc = issuer(request)
     text = form_text(form, "request_code", MAX_CODE)
+    if form_text(form, "renews", 100):
+        return await _renew(request, p, form, text)
     terms = {k: form_text(form, k, 2000) for k in _FIELDS}
     terms["expires"] = form_text(form, "expires", 40)
     terms["allow_unknown_features"] = form_text(form, "allow_unknown_features", 10)
@@ -115,7 +161,8 @@ async def issue(request: Request, p: Principal, form: FormData) -> Response:
         except (LicensorError, RecursionError) as e2:
             return await issue_form(request, p, 422, error=refusal(e2, "This request code cannot be used"), code_text=text)
         return render(request, p, "preview.html", 422, page_title="Request preview", error=refusal(e, "Not issued"), **ctx)
-    return redirect(f"/licenses/{issued.license.license_id}?new=1")
+    typed = "plan-type" if plan and given.type is None else "1"  # no type chosen: the plan's applies, and the page says so
+    return redirect(f"/licenses/{issued.license.license_id}?new={typed}")
 
 
 # -- licenses ------------------------------------------------------------------------
@@ -138,6 +185,7 @@ def license_context(svc: IssuerService, license_id: str, smtp: bool) -> dict[str
         "mailto": license_mailto(lic, to, issued.file),
         "smtp": smtp,
         "chain": svc.licenses.search(installation_id=lic["installation_id"], limit=50),
+        "renewal": None if lic["superseded_by"] else svc.licenses.renewal_of(license_id),
     }
 
 
@@ -156,6 +204,8 @@ async def license_page(request: Request, p: Principal, license_id: str, code: in
 @console.page
 async def license_view(request: Request, p: Principal, license_id: str, new: str | None = None, sent: str | None = None) -> Response:
     flash = "License issued: copy it, download it or send it to the customer." if new else None
+    if new == "plan-type":
+        flash = "License issued with its plan's type (see Terms): copy it, download it or send it to the customer."
     if sent:
         flash = f"License sent to {sent[:320]}."
     return await license_page(request, p, license_id, flash=flash)

@@ -1,4 +1,4 @@
-// The consoles' only script: Copy buttons, dialogs and confirmations. Pages work without it.
+// The consoles' only script: Copy buttons, dialogs, confirmations and the issue form's plan defaults. Pages work without it.
 (function () {
   "use strict";
   function copy(id, status) {
@@ -27,12 +27,31 @@
       ev.preventDefault();
     }
   });
+  // The issuer's issue form: choosing a plan sets the type and the term defaults the server computed for each plan
+  // (data-* on its options); a field the clerk changed from the old plan's default is left as it is.
+  function planChanged(sel, before) {
+    var now = sel.options[sel.selectedIndex], form = sel.form;
+    if (!now || !form) return;
+    if (now.value) { var typ = form.querySelector("[name=type]"); if (typ) typ.value = now.getAttribute("data-type"); }
+    ["nodes", "months", "remote_clusters", "features", "grace_days"].forEach(function (name) {
+      var f = form.querySelector("[name=" + name + "]");
+      if (f && (!before || f.value === before.getAttribute("data-" + name))) f.value = now.getAttribute("data-" + name);
+    });
+  }
+  document.addEventListener("change", function (ev) {
+    var sel = ev.target;
+    if (!sel.matches || !sel.matches("select[data-plan-defaults]")) return;
+    var was = sel.dataset.was !== undefined ? sel.options[+sel.dataset.was] : null;
+    planChanged(sel, was);
+    sel.dataset.was = sel.selectedIndex;
+  });
   document.addEventListener("DOMContentLoaded", function () {
     // On a phone the navigation scrolls sideways: bring the current page's entry into view.
     var cur = document.querySelector(".top nav [aria-current=page]"), nav = cur && cur.closest("nav");
     if (nav && nav.scrollWidth > nav.clientWidth) {
       nav.scrollLeft += cur.getBoundingClientRect().left - nav.getBoundingClientRect().left - (nav.clientWidth - cur.offsetWidth) / 2;
     }
+    document.querySelectorAll("select[data-plan-defaults]").forEach(function (s) { s.dataset.was = s.selectedIndex; });
     document.querySelectorAll("dialog[data-show]").forEach(function (d) {
       if (d.showModal && !d.open) { d.showModal(); }
     });
