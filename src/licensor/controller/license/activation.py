@@ -116,7 +116,7 @@ def _activate(svc: ControllerService, text: str | bytes, confirm: bool) -> Activ
             return Activation(judged.verdict, None, unchanged=True, check=check)
         if check.needs_confirmation and not confirm:
             raise ConfirmationRequired(
-                f"this key takes something away ({', '.join(shrinking(check))}): compare it with the key in force, "
+                f"This key takes something away ({', '.join(shrinking(check))}): compare it with the key in force, "
                 "then confirm to activate it anyway",
                 details={"comparison": comparison(judged)},
             )

@@ -88,7 +88,7 @@ def cmd_vendor_send(args: argparse.Namespace) -> int:
     smtp = issuer_settings(args).smtp
     send(smtp, license_message(issued, sender=smtp.sender, to=to))
     svc.licenses.record_sent(args.license_id, to, actor())
-    print(f"sent license {args.license_id} to {to}")
+    print(f"Sent license {args.license_id} to {to}")
     return EXIT_OK
 
 
