@@ -18,6 +18,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
 from ...errors import ConfirmationRequired, InvalidInput, LicensorError, UsageError
+from ...filenames import request_filename
 from ...request import Contact, decode_request, request_file
 from ...server.inputs import MAX_CLUSTERS, MAX_MONTHS, MAX_NODES, is_address
 from ...web import Session, attachment, form_number, form_text, mailto, plain, qr_svg, redirect, refusal, upload_or_text
@@ -57,9 +58,9 @@ def _asked(form: FormData, req: dict[str, str]) -> tuple[int, int, int]:
     months = form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
     remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS, default=0)
     if nodes is None or months is None or remote is None:
-        raise InvalidInput("nodes, months and remote clusters are whole numbers: fill them in")
+        raise InvalidInput("Nodes, months and remote clusters are whole numbers: fill them in")
     if not is_address(req["email"]):
-        raise InvalidInput("the e-mail must be one plain address such as name@example.com: the vendor sends the license there")
+        raise InvalidInput("The e-mail must be one plain address such as name@example.com: the vendor sends the license there")
     return nodes, months, remote
 
 
@@ -84,11 +85,12 @@ async def make_request(request: Request, sess: Session, form: FormData) -> Respo
 async def download_request(request: Request, sess: Session, form: FormData) -> Response:
     code = form_text(form, "code", 16384)
     try:
-        text = request_file(code, decode_request(code))
+        req = decode_request(code)
+        text = request_file(code, req)
     except (LicensorError, RecursionError) as e:
         shown = refusal(e, "")
         return plain(f"{shown['code']}: {shown['hint']}", 400)
-    return attachment(text, "license-request.txt")
+    return attachment(text, request_filename(req.cluster_name, req.installation_id))
 
 
 @router.post("/activate")
@@ -98,7 +100,7 @@ async def activate(request: Request, sess: Session, form: FormData) -> Response:
     try:
         text = await upload_or_text(form, "file", "key")
         if not text.strip():
-            raise UsageError("no license key was given: paste the key or the whole license file, or choose the file")
+            raise UsageError("No license key was given: paste the key or the whole license file, or choose the file")
         act = await run_in_threadpool(shell(request).ctl.activate, text, confirm=form.get("confirm") == "yes")
     except ConfirmationRequired as e:
         doc = e.details["comparison"]
