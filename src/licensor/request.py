@@ -26,6 +26,7 @@ from .codec import b32decode, b32encode, group, parse_json, unarmour
 from .errors import BadSignatureError, MalformedError, UsageError
 from .identity import InstallationKey, installation_id, verify_installation_signature
 from .license import MAX_COUNT, MAX_MONTHS
+from .words import plural
 
 __all__ = ["Contact", "RequestCode", "decode_request", "make_request"]
 
@@ -137,7 +138,7 @@ def request_file(code: str, req: RequestCode) -> str:
         "Product": f"{req.product} {req.version}",
         "Company": req.contact.company,
         "Contact": f"{req.contact.name} <{req.contact.email}>",
-        "Asked": f"{req.nodes} nodes, {req.months} months, {req.remote_clusters} remote clusters",
+        "Asked": f"{plural(req.nodes, 'node')}, {plural(req.months, 'month')}, {plural(req.remote_clusters, 'remote cluster')}",
         "Note": "send this whole block to your vendor",
     }
     return armour(ARMOUR, code, headers)

@@ -115,7 +115,7 @@ class TestStory:
         iss.click("#preview")
         iss.wait_for_selector("#request-facts")
         facts = iss.inner_text("#request-facts")
-        assert "ACME" in facts and "5 nodes, 12 months, 1 remote clusters" in facts and "demo-cluster" in facts
+        assert "ACME" in facts and "5 nodes, 12 months, 1 remote cluster" in facts and "demo-cluster" in facts
         assert iss.is_visible("#no-earlier")
         assert iss.input_value("#f-nodes") == "5" and iss.input_value("#f-customer") == "ACME"
         _check(iss)

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from tests.inprocess import issuer
+
 from licensor.identity import InstallationKey, hash_factors
 from licensor.request import Contact, make_request
-from tests.inprocess import issuer
 
 
 def _code(company: str, cluster: str) -> str:

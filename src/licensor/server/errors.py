@@ -128,7 +128,7 @@ class BodyLimit:
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await error_response("too_large", f"the request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
+            await error_response("too_large", f"The request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
             return
         seen = 0
 
@@ -144,7 +144,7 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await error_response("too_large", f"the request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
+            await error_response("too_large", f"The request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
 
 
 class _TooLarge(Exception):

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ...cmdline import EXIT_OK, AddCommand, count, date, read_input, write_out
+from ...words import plural
 from .common import actor, add_terms, issued_out, issuer_service, issuer_settings, overrides, print_json, print_rows
 
 
@@ -21,7 +22,8 @@ def cmd_vendor_inspect_request(args: argparse.Namespace) -> int:
     print(f"installation   {summary['installation_id']}")
     print(f"product        {summary['product']} {summary['version']}")
     print(f"contact        {who['name']} <{who['email']}>, {who['company']}")
-    print(f"asks for       {summary['nodes']} nodes, {summary['months']} months, {summary['remote_clusters']} remote clusters")
+    asked = [plural(summary["nodes"], "node"), plural(summary["months"], "month"), plural(summary["remote_clusters"], "remote cluster")]
+    print(f"asks for       {', '.join(asked)}")
     if summary["cluster_name"]:
         print(f"cluster name   {summary['cluster_name']}")
     print(f"made at        {summary['created_at']}")
