@@ -213,3 +213,10 @@ def test_templates_count_with_the_plural_filter() -> None:
         if noun.search(line)
     ]
     assert not hits, hits
+
+
+def test_templates_name_no_command() -> None:
+    """No console template tells people to run a command: the consoles name their own pages and buttons."""
+    command = re.compile(r"licensor (controller|vendor|agent)\b")
+    hits = [f"{p.relative_to(SRC)}: {m.group(0)}" for p in sorted(SRC.rglob("*.html")) for m in command.finditer(p.read_text())]
+    assert not hits, hits
