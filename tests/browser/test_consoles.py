@@ -106,6 +106,7 @@ class TestStory:
         with ctl.expect_download() as dl:
             ctl.click("#download-request")
         assert code.split("-")[1] in dl.value.path().read_text()
+        assert dl.value.suggested_filename == "demo-cluster-request.txt"  # named after the cluster
         shots(ctl, "02-controller-request-code")
 
         # 3. The issuer: paste the code, preview, issue.
@@ -132,7 +133,8 @@ class TestStory:
         shots(iss, "04-issuer-issued")
         with iss.expect_download() as dl:
             iss.click("#download-license")
-        lic_file = tmp_path / "license.txt"
+        assert dl.value.suggested_filename == "acme-demo-cluster-serial1.lic"  # customer, cluster, serial
+        lic_file = tmp_path / dl.value.suggested_filename
         dl.value.save_as(str(lic_file))
         assert lic_file.read_text().strip() == license_text.strip()
         demo.shared["license_text"] = license_text
