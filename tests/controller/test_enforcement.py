@@ -47,7 +47,7 @@ class TestNoLicense:
         out = json.loads(r.stdout)
         assert r.returncode == 1, r.stderr
         assert out["admitted"] == 0 and out["by_code"] == {"missing": 20}
-        assert "request a code" in out["hints"]["missing"]
+        assert "make a request code" in out["hints"]["missing"]
         st = server.status()
         assert st["code"] == "missing" and st["nodes_used"] == 0
         assert server.get("/api/v1/nodes").json()["used"] == 0
