@@ -56,7 +56,7 @@ def read_input(path: str) -> bytes:
         with open(path, "rb") as f:
             return f.read(1024 * 1024)
     except OSError as e:
-        raise UsageError(f"cannot read {path}: {e.strerror}") from None
+        raise UsageError(f"Cannot read {path}: {e.strerror}") from None
 
 
 def date(text: str) -> datetime:
@@ -84,7 +84,7 @@ def write_out(path: str | None, text: str) -> None:
         sys.stdout.write(text)
         return
     Path(path).write_text(text)
-    print(f"written to {path}", file=sys.stderr)
+    print(f"Written to {path}", file=sys.stderr)
 
 
 def data_dir(args: argparse.Namespace, side: str) -> Path:
@@ -100,7 +100,7 @@ def new_password(prompt: str, *, from_stdin: bool = False) -> str:
         return sys.stdin.readline().rstrip("\r\n")
     password = getpass.getpass(prompt)
     if getpass.getpass("again: ") != password:
-        raise UsageError("the two passwords differ: run the command again")
+        raise UsageError("The two passwords differ: run the command again")
     return password
 
 

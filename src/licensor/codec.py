@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import MalformedError
+from .words import sentence
 
 __all__ = [
     "MAX_DEPTH",
@@ -62,20 +63,20 @@ def b64decode(text: str) -> bytes:
     rem = len(text) % 4
     if "=" in text:
         raise MalformedError(
-            "the text is padded base64 ('='): licensor writes base64url without padding; paste the key exactly as the vendor sent it",
+            "The text is padded base64 ('='): licensor writes base64url without padding; paste the key exactly as the vendor sent it",
             details={"reason": "padded_base64"},
         )
     if rem == 1 or "+" in text or "/" in text:
-        raise MalformedError("the text is not valid base64url", details={"reason": "not_base64url"})
+        raise MalformedError("The text is not valid base64url", details={"reason": "not_base64url"})
     if rem:
         last = _B64_INDEX.get(text[-1])
         if last is None or last & (0x0F if rem == 2 else 0x03):
-            raise MalformedError("the text is not canonical base64url (a character was changed)", details={"reason": "not_canonical"})
+            raise MalformedError("The text is not canonical base64url (a character was changed)", details={"reason": "not_canonical"})
     try:
         # Strict mode refuses any character outside the alphabet; the padding is ours (the text's own was refused above).
         return binascii.a2b_base64(text.encode("ascii").translate(_TO_STD64) + b"=="[: (4 - rem) % 4], strict_mode=True)
     except (binascii.Error, ValueError):  # UnicodeEncodeError is a ValueError
-        raise MalformedError("the text is not valid base64url", details={"reason": "not_base64url"}) from None
+        raise MalformedError("The text is not valid base64url", details={"reason": "not_base64url"}) from None
 
 
 # Crockford's base32: no I, L, O, U; case-insensitive; O reads as 0, I and L as 1.
@@ -96,14 +97,14 @@ def b32decode(text: str) -> bytes:
     """Decode Crockford base32, ignoring case and reading O as 0 and I/L as 1."""
     text = text.upper().translate(_ALIASES)
     if not _B32_RE.fullmatch(text) or len(text) % 8 in (1, 3, 6):
-        raise MalformedError("the text is not valid base32")
+        raise MalformedError("The text is not valid base32")
     std = text.translate(_TO_STD)
     try:
         data = base64.b32decode(std + "=" * (-len(std) % 8))
     except (binascii.Error, ValueError) as exc:
-        raise MalformedError("the text is not valid base32") from exc
+        raise MalformedError("The text is not valid base32") from exc
     if b32encode(data) != text:
-        raise MalformedError("the text is not canonical base32 (a character was changed)")
+        raise MalformedError("The text is not canonical base32 (a character was changed)")
     return data
 
 
@@ -135,16 +136,16 @@ def _lines(text: str | bytes) -> list[str]:
         text = bytes(text)
     if not isinstance(text, str | bytes):
         # Typed callers never get here; an SDK user passing a number gets a refusal, not a TypeError.
-        raise MalformedError(f"the input is a {type(text).__name__}, not text: pass the key or code as a string")
+        raise MalformedError(f"The input is a {type(text).__name__}, not text: pass the key or code as a string")
     if isinstance(text, bytes):
         if len(text) > MAX_INPUT:
-            raise MalformedError(f"the input is {len(text)} bytes; a key or code is far smaller")
+            raise MalformedError(f"The input is {len(text)} bytes; a key or code is far smaller")
         try:
             text = text.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise MalformedError("the input is not text (it is not valid UTF-8): paste the key itself, not a binary file") from exc
+            raise MalformedError("The input is not text (it is not valid UTF-8): paste the key itself, not a binary file") from exc
     if len(text) > MAX_INPUT:
-        raise MalformedError(f"the input is {len(text)} characters; a key or code is far smaller")
+        raise MalformedError(f"The input is {len(text)} characters; a key or code is far smaller")
     text = text.translate(_ZERO_WIDTH)
     return [_QUOTE_PREFIX.sub("", line) for line in text.splitlines()]
 
@@ -165,7 +166,7 @@ def unarmour(text: str | bytes) -> Armoured:
         kind = marks[begin].removeprefix("-----BEGIN ").rstrip("-").strip()
         end = next((i for i in range(begin + 1, len(lines)) if marks[i].startswith("-----END ")), None)
         if end is None:
-            raise MalformedError(f"the {kind.lower()} block has a BEGIN line but no END line: it was cut off, copy all of it")
+            raise MalformedError(f"The {kind.lower()} block has a BEGIN line but no END line: it was cut off, copy all of it")
         body = lines[begin + 1 : end]
         # Headers run up to the first blank line (or are absent).
         if any(":" in ln for ln in body) and "" in [ln.strip() for ln in body]:
@@ -336,4 +337,4 @@ def _decode(decoder: json.JSONDecoder, text: str) -> Any:
 
 
 def _refuse(what: str, remedy: str, reason: str, problem: str) -> MalformedError:
-    return MalformedError(f"{what} is not valid: {problem}; {remedy}", details={"reason": reason})
+    return MalformedError(f"{sentence(what)} is not valid: {problem}; {remedy}", details={"reason": reason})

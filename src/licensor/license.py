@@ -71,20 +71,20 @@ def fmt_time(t: datetime) -> str:
 
 def parse_time(text: Any, what: str = "time") -> datetime:
     if not isinstance(text, str):
-        raise MalformedError(f"the {what} in this license is not a date")
+        raise MalformedError(f"The {what} in this license is not a date")
     try:
         t = datetime.fromisoformat(text)
     except ValueError:
-        raise MalformedError(f"the {what} in this license is not a valid date") from None
+        raise MalformedError(f"The {what} in this license is not a valid date") from None
     if t.tzinfo is UTC:  # every date licensor writes ('…Z'): nothing to convert
         return t
     if t.utcoffset() is None:
-        raise MalformedError(f"the {what} in this license has no time zone")
+        raise MalformedError(f"The {what} in this license has no time zone")
     try:
         # In UTC from here on: 9999-12-31T23:00-05:00 is after the year 9999 and would overflow later, when shown.
         return t.astimezone(UTC)
     except (OverflowError, ValueError):
-        raise MalformedError(f"the {what} in this license is after the year 9999") from None
+        raise MalformedError(f"The {what} in this license is after the year 9999") from None
 
 
 @dataclass(frozen=True)
@@ -201,24 +201,24 @@ class License:
 def _int(c: Mapping[str, Any], name: str, default: int | None = None) -> int:
     v = c.get(name, default)
     if type(v) is not int or v < 0:
-        raise MalformedError(f"the license's '{name}' is not a non-negative whole number")
+        raise MalformedError(f"The license's '{name}' is not a non-negative whole number")
     return v
 
 
 def _str(c: Mapping[str, Any], name: str) -> str:
     v = c.get(name)
     if not isinstance(v, str) or not v:
-        raise MalformedError(f"the license has no '{name}'")
+        raise MalformedError(f"The license has no '{name}'")
     return v
 
 
 def license_from_claims(c: Any, *, kid: str = "", token: str = "") -> License:
     """Build a License from verified claims; refuse anything not of our schema."""
     if not isinstance(c, dict) or type(c.get("lv")) is not int or c["lv"] != CLAIMS_VERSION:
-        raise MalformedError("the signed content is not a licensor license (unknown claims version)")
+        raise MalformedError("The signed content is not a licensor license (unknown claims version)")
     b = c.get("binding")
     if not isinstance(b, dict):
-        raise MalformedError("the license has no installation binding")
+        raise MalformedError("The license has no installation binding")
     factors, require, k = b.get("factors", {}), b.get("require", []), b.get("k", 0)
     if (
         type(factors) is not dict
@@ -226,13 +226,13 @@ def license_from_claims(c: Any, *, kid: str = "", token: str = "") -> License:
         or type(k) is not int
         or {type(x) for x in (*factors, *factors.values(), *require)} - {str}
     ):
-        raise MalformedError("the license's installation binding is not well formed")
+        raise MalformedError("The license's installation binding is not well formed")
     features = c.get("features", [])
     if type(features) is not list or {type(f) for f in features} - {str}:
-        raise MalformedError("the license's features are not a list of names")
+        raise MalformedError("The license's features are not a list of names")
     typ = c.get("type")
     if typ not in ("perpetual", "subscription"):
-        raise MalformedError("the license's type is neither 'perpetual' nor 'subscription'")
+        raise MalformedError("The license's type is neither 'perpetual' nor 'subscription'")
     exp = c.get("exp")
     return License._from_fields(
         {
@@ -261,9 +261,9 @@ def read_license_text(text: str | bytes) -> str:
     """The token inside a pasted key or license file, paste damage undone."""
     a = unarmour(text)
     if a.kind is not None and a.kind != LICENSE_ARMOUR:
-        raise MalformedError(f"this is a '{a.kind}' block, not a license: paste the license key or file the vendor sent")
+        raise MalformedError(f"This is a '{a.kind}' block, not a license: paste the license key or file the vendor sent")
     if not a.payload:
-        raise MalformedError("no license key was given: paste the key or upload the license file")
+        raise MalformedError("No license key was given: paste the key or upload the license file")
     return a.payload
 
 
@@ -276,7 +276,7 @@ def decode_license(text: str | bytes, keyring: Keyring) -> License:
     try:
         # Most keys arrive clean: try them as they are before undoing paste damage.
         if not isinstance(text, str):
-            raise MalformedError("bytes")
+            raise MalformedError("Bytes")
         token = text
         message, kid = keyring.verify(token)
     except MalformedError:
@@ -314,7 +314,7 @@ def _check_texts(
     for what, text in texts.items():
         if not isinstance(text, str) or _CONTROL.search(text):
             raise UsageError(
-                f"the {what} holds a control character (a line break, a tab…) or is not text: remove it", details={"field": what}
+                f"The {what} holds a control character (a line break, a tab…) or is not text: remove it", details={"field": what}
             )
 
 
@@ -350,7 +350,7 @@ def new_license(
     """
     now = aware(now, "current time")
     if type not in ("perpetual", "subscription"):
-        raise UsageError("the license type is 'perpetual' or 'subscription'", details={"field": "type"})
+        raise UsageError("The license type is 'perpetual' or 'subscription'", details={"field": "type"})
     whole(nodes, "nodes", 0, MAX_COUNT)
     whole(remote_clusters, "remote_clusters", 0, MAX_COUNT)
     whole(grace_days, "grace_days", 0, MAX_GRACE_DAYS)

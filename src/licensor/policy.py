@@ -139,12 +139,12 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
     ``now`` must be time-zone aware (a UsageError otherwise: it is the caller's mistake, not bad input).
     """
     if getattr(now, "tzinfo", None) is None:
-        raise UsageError("the time passed as now must be time-zone aware, e.g. datetime.now(UTC)")
+        raise UsageError("The time passed as now must be time-zone aware, e.g. datetime.now(UTC)")
     if lic is None:
         return Verdict(
             "missing",
-            f"no license is active on installation {inst.id}: request a code on the License page "
-            "(or 'licensor controller request'), send it to your vendor, then activate the key you get back",
+            f"No license is active on installation {inst.id}: make a request code, send it to your vendor, "
+            "then activate the key you get back",
         )
     foreign = _foreign(lic, inst)
     if foreign is not None:
@@ -152,14 +152,14 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
     if lic.serial < inst.highest_serial:
         return Verdict(
             "superseded",
-            f"this key (serial {lic.serial}) was replaced by a newer one (serial {inst.highest_serial}) on this installation: "
+            f"This key (serial {lic.serial}) was replaced by a newer one (serial {inst.highest_serial}) on this installation: "
             "activate the newest key your vendor sent",
             lic,
         )
     if inst.trusted_time is not None and now < inst.trusted_time - CLOCK_TOLERANCE:
         return Verdict(
             "clock_rollback",
-            f"the system clock ({_day(now)}) is behind the last trusted time ({_day(inst.trusted_time)}): "
+            f"The system clock ({_day(now)}) is behind the last trusted time ({_day(inst.trusted_time)}): "
             "set the clock right (use NTP); the license stays suspended until then",
             lic,
         )
@@ -168,7 +168,7 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
     if now < lic.not_before - (CLOCK_TOLERANCE if lic.not_before <= lic.issued_at else timedelta(0)):
         return Verdict(
             "not_yet_valid",
-            f"this key starts on {_day(lic.not_before)}; it is {_day(now)}: check the system clock, or wait",
+            f"This key starts on {_day(lic.not_before)}; it is {_day(now)}: check the system clock, or wait",
             lic,
         )
     warnings = _warnings(lic, now)
@@ -177,17 +177,17 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
         if now < grace_end:
             return Verdict(
                 "grace",
-                f"this license expired on {_day(lic.expires)}; connected nodes keep their seats until {_day(grace_end)} "
+                f"This license expired on {_day(lic.expires)}; connected nodes keep their seats until {_day(grace_end)} "
                 "but no new node may join: activate a renewed key",
                 lic,
                 warnings,
             )
         return Verdict(
             "expired",
-            f"this license expired on {_day(lic.expires)}: ask your vendor to renew it, then activate the new key",
+            f"This license expired on {_day(lic.expires)}: ask your vendor to renew it, then activate the new key",
             lic,
         )
-    return _valid(f"licensed to {lic.customer} for {lic.nodes} nodes", lic, warnings)
+    return _valid(f"Licensed to {lic.customer} for {plural(lic.nodes, 'node')}", lic, warnings)
 
 
 def _foreign(lic: License, inst: Installation) -> Verdict | None:
@@ -195,13 +195,13 @@ def _foreign(lic: License, inst: Installation) -> Verdict | None:
     if lic.product != inst.product:
         return Verdict(
             "wrong_product",
-            f"this key is for product '{lic.product}', but this is '{inst.product}': ask your vendor for a key for '{inst.product}'",
+            f"This key is for product '{lic.product}', but this is '{inst.product}': ask your vendor for a key for '{inst.product}'",
             lic,
         )
     if lic.installation_id != inst.id:
         return Verdict(
             "wrong_installation",
-            f"this key was issued for installation {lic.installation_id}; this is installation {inst.id}: "
+            f"This key was issued for installation {lic.installation_id}; this is installation {inst.id}: "
             "send this installation's request code to your vendor and ask for a key for it",
             lic,
             details={"issued_for": lic.installation_id, "this_installation": inst.id},
@@ -210,7 +210,7 @@ def _foreign(lic: License, inst: Installation) -> Verdict | None:
         differ = lic.binding.mismatches(inst.factors)
         return Verdict(
             "wrong_installation",
-            f"this key is bound to installation {inst.id} on other hardware: the {', '.join(differ)} "
+            f"This key is bound to installation {inst.id} on other hardware: the {', '.join(differ)} "
             f"{'factor differs' if len(differ) == 1 else 'factors differ'} from when the code was made; "
             "if the installation moved, send a new request code to your vendor and ask for a rehost",
             lic,
@@ -235,7 +235,7 @@ def _warnings(lic: License, now: datetime) -> tuple[str, ...]:
     if lic.maintenance_until - now > _WARN_FROM and (lic.expires is None or lic.expires - now > _WARN_FROM):
         return ()  # the common case, decided without building any text
     out = []
-    for what, end in (("license expires", lic.expires), ("maintenance ends", lic.maintenance_until)):
+    for what, end in (("License expires", lic.expires), ("Maintenance ends", lic.maintenance_until)):
         if end is None or end <= now:
             continue
         left = end - now
@@ -244,7 +244,7 @@ def _warnings(lic: License, now: datetime) -> tuple[str, ...]:
                 out.append(f"{what} in {plural(max(1, left.days + (1 if left.seconds else 0)), 'day')}, on {_day(end)}: renew in time")
                 break
     if lic.maintenance_until <= now:
-        out.append(f"maintenance ended on {_day(lic.maintenance_until)}: updates released after it will be refused")
+        out.append(f"Maintenance ended on {_day(lic.maintenance_until)}: updates released after it will be refused")
     return tuple(out)
 
 
@@ -288,10 +288,10 @@ def check(text: str | bytes | None, keyring: Keyring, inst: Installation, now: d
 def update_allowed(lic: License, release_date: datetime) -> Verdict:
     """May a release published on ``release_date`` be installed under ``lic``?"""
     if release_date <= lic.maintenance_until:
-        return Verdict("valid", f"this release is covered by maintenance until {_day(lic.maintenance_until)}", lic)
+        return Verdict("valid", f"This release is covered by maintenance until {_day(lic.maintenance_until)}", lic)
     return Verdict(
         "maintenance_expired",
-        f"this release came out on {_day(release_date)}, after maintenance ended on {_day(lic.maintenance_until)}: "
+        f"This release came out on {_day(release_date)}, after maintenance ended on {_day(lic.maintenance_until)}: "
         "keep running the current version, or renew maintenance with your vendor to update",
         lic,
     )
@@ -360,7 +360,7 @@ def evaluate_activation(
     if candidate.serial <= installation.highest_serial and verdict.code not in _BEFORE_SUPERSEDED:
         verdict = Verdict(
             "superseded",
-            f"this key (serial {candidate.serial}) is older than or as old as the key in force here "
+            f"This key (serial {candidate.serial}) is older than or as old as the key in force here "
             f"(serial {installation.highest_serial}): activate the newest key your vendor sent",
             candidate,
         )

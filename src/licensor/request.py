@@ -26,6 +26,7 @@ from .codec import b32decode, b32encode, group, parse_json, unarmour
 from .errors import BadSignatureError, MalformedError, UsageError
 from .identity import InstallationKey, installation_id, verify_installation_signature
 from .license import MAX_COUNT, MAX_MONTHS
+from .words import plural
 
 __all__ = ["Contact", "RequestCode", "decode_request", "make_request"]
 
@@ -42,7 +43,7 @@ MAX_FACTORS = 16
 #: ``t``: seconds since 1970, up to the end of the year 9999.
 MAX_TIME = 253402300799
 _FIX = "change it before making the code"
-_REMEDY = "the code was not made by licensor; ask the customer for a new code from 'licensor controller request'"
+_REMEDY = "the code was not made by licensor; ask the customer to make a new request code on their controller"
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,7 @@ def request_file(code: str, req: RequestCode) -> str:
         "Product": f"{req.product} {req.version}",
         "Company": req.contact.company,
         "Contact": f"{req.contact.name} <{req.contact.email}>",
-        "Asked": f"{req.nodes} nodes, {req.months} months, {req.remote_clusters} remote clusters",
+        "Asked": f"{plural(req.nodes, 'node')}, {plural(req.months, 'month')}, {plural(req.remote_clusters, 'remote cluster')}",
         "Note": "send this whole block to your vendor",
     }
     return armour(ARMOUR, code, headers)
@@ -146,12 +147,12 @@ def request_file(code: str, req: RequestCode) -> str:
 def _clean(text: str | bytes) -> str:
     a = unarmour(text)
     if a.kind is not None and a.kind != ARMOUR:
-        raise MalformedError(f"this is a '{a.kind}' block, not a request code")
+        raise MalformedError(f"This is a '{a.kind}' block, not a request code")
     code = a.payload.replace("-", "").upper()
     if not code:
-        raise MalformedError("no request code was given: paste the code the customer sent")
+        raise MalformedError("No request code was given: paste the code the customer sent")
     if not code.startswith(PREFIX):
-        raise MalformedError("this is not a licensor request code: a request code starts with 'LR1-'")
+        raise MalformedError("This is not a licensor request code: a request code starts with 'LR1-'")
     return code[len(PREFIX) :]
 
 
@@ -159,16 +160,16 @@ def decode_request(text: str | bytes) -> RequestCode:
     """Read, check and verify a request code (paste damage undone), or raise why not."""
     raw = b32decode(_clean(text))
     if len(raw) < 1 + _PK + _SIG + _CS + 2:
-        raise MalformedError("this request code is too short: it was cut off, copy all of it")
+        raise MalformedError("This request code is too short: it was cut off, copy all of it")
     data, cs = raw[:-_CS], raw[-_CS:]
     if hashlib.blake2b(data, digest_size=_CS).digest() != cs:
-        raise MalformedError("this request code's checksum does not match: a character was mistyped or lost; copy it again")
+        raise MalformedError("This request code's checksum does not match: a character was mistyped or lost; copy it again")
     if data[:1] != _VERSION:
-        raise MalformedError("this request code is of a newer format than this licensor understands: upgrade licensor")
+        raise MalformedError("This request code is of a newer format than this licensor understands: upgrade licensor")
     body, sig = data[:-_SIG], data[-_SIG:]
     pk = body[1 : 1 + _PK]
     if not verify_installation_signature(pk, _DOMAIN + body, sig):
-        raise BadSignatureError("this request code's signature does not match its installation: it was altered; ask for a new code")
+        raise BadSignatureError("This request code's signature does not match its installation: it was altered; ask for a new code")
     doc = parse_json(_inflate(body[1 + _PK :]), "this request code's content", max_size=MAX_PAYLOAD, remedy=_REMEDY)
     return RequestCode(public_key=pk, **_fields(doc))
 
@@ -179,15 +180,15 @@ def _inflate(packed: bytes) -> bytes:
         out = inflater.decompress(packed, MAX_PAYLOAD + 1)
     except zlib.error:
         raise MalformedError(
-            f"this request code is signed but its content is not readable: {_REMEDY}", details={"reason": "not_deflate"}
+            f"This request code is signed but its content is not readable: {_REMEDY}", details={"reason": "not_deflate"}
         ) from None
     if len(out) > MAX_PAYLOAD or inflater.unconsumed_tail:
         raise MalformedError(
-            f"this request code's content inflates to more than {MAX_PAYLOAD} bytes: {_REMEDY}", details={"reason": "too_large"}
+            f"This request code's content inflates to more than {MAX_PAYLOAD} bytes: {_REMEDY}", details={"reason": "too_large"}
         )
     if not inflater.eof or inflater.unused_data:
         raise MalformedError(
-            f"this request code's content is cut short or has bytes after its end: {_REMEDY}", details={"reason": "not_deflate"}
+            f"This request code's content is cut short or has bytes after its end: {_REMEDY}", details={"reason": "not_deflate"}
         )
     return out
 
@@ -198,7 +199,7 @@ _NAMES = {"p": "product", "v": "version", "c": "contact", "n": "nodes", "m": "mo
 
 def _bad(field: str, problem: str, remedy: str) -> MalformedError:
     return MalformedError(
-        f"this request code's {_NAMES[field]} ('{field}') {problem}: {remedy}", details={"reason": "bad_field", "field": field}
+        f"This request code's {_NAMES[field]} ('{field}') {problem}: {remedy}", details={"reason": "bad_field", "field": field}
     )
 
 
@@ -217,7 +218,7 @@ def _number(v: Any, name: str, high: int, remedy: str) -> int:
 def _fields(doc: Any, remedy: str = _REMEDY) -> dict[str, Any]:
     """The RequestCode fields of a request's JSON, every type and bound checked (keys unknown to us are ignored)."""
     if not isinstance(doc, dict):
-        raise MalformedError(f"this request code's content is not a JSON object: {remedy}", details={"reason": "bad_field"})
+        raise MalformedError(f"This request code's content is not a JSON object: {remedy}", details={"reason": "bad_field"})
     c = doc.get("c")
     if not isinstance(c, list) or len(c) != 3:
         raise _bad("c", "is not [name, e-mail, company]", remedy)

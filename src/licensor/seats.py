@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from .policy import Verdict
+from .words import plural, sentence
 
 __all__ = [
     "KINDS",
@@ -164,13 +165,12 @@ def refusal_hint(kind: str, limit: int) -> tuple[str, str]:
     if limit == 0 and kind == "cluster":
         return (
             "clusters_not_licensed",
-            "this license allows no remote clusters: ask your vendor for a license with remote clusters, then activate it",
+            "This license allows no remote clusters: ask your vendor for a license with remote clusters, then activate it",
         )
-    things = "nodes" if kind == "node" else "remote clusters"
-    return (
-        "limit_reached",
-        f"all {limit} {things} allowed by the license are in use: stop one (or wait for a silent one to time out), "
-        f"or ask your vendor for a license with more {things}",
+    every, are = ("The", "is") if limit == 1 else ("All", "are")
+    return "limit_reached", (
+        f"{every} {plural(limit, _noun(kind))} allowed by the license {are} in use: stop one (or wait for a silent one "
+        f"to time out), or ask your vendor for a license with more {_noun(kind)}s"
     )
 
 
@@ -178,7 +178,7 @@ def taken_refusal(kind: str, seat_id: str, ttl: timedelta) -> tuple[str, str]:
     """``(code, hint)`` for a join with the id of a live seat that did not present the seat's secret."""
     return (
         "seat_taken",
-        f"{_noun(kind)} id {seat_id} holds a seat that another agent joined with: give this {_noun(kind)} its own id; "
+        f"{sentence(_noun(kind))} id {seat_id} holds a seat that another agent joined with: give this {_noun(kind)} its own id; "
         f"if it is the same {_noun(kind)} restarted without its seat secret, the seat frees itself "
         f"{int(ttl.total_seconds())} s after its last heartbeat, or an admin can release it now",
     )
@@ -187,11 +187,11 @@ def taken_refusal(kind: str, seat_id: str, ttl: timedelta) -> tuple[str, str]:
 def secret_refusal(kind: str, seat_id: str, legacy: bool = False) -> tuple[str, str]:
     """``(code, hint)`` for a heartbeat or leave that did not present the seat's secret (``legacy``: the seat has none)."""
     if legacy:
-        hint = f"the seat of {_noun(kind)} {seat_id} was given before seats had secrets: join again to get one "
+        hint = f"The seat of {_noun(kind)} {seat_id} was given before seats had secrets: join again to get one "
         return "seat_secret", hint + "(send the seat secret of the join's answer in X-Seat-Secret with every heartbeat and leave)"
     return (
         "seat_secret",
-        f"this is not the secret of {_noun(kind)} {seat_id}'s seat: send the seat_secret its join answered in the X-Seat-Secret header; "
+        f"This is not the secret of {_noun(kind)} {seat_id}'s seat: send the seat_secret its join answered in the X-Seat-Secret header; "
         "an agent that lost it joins again once the seat times out, or an admin releases the seat",
     )
 
@@ -306,13 +306,13 @@ def _leaves(b: _Batch) -> None:
         elif d == "held" and r.id in go:
             go.discard(r.id)
             if r.admin:
-                b.out[i] = Outcome(True, "left", f"{noun} {r.id}'s seat was released by an admin; it is free", "left")
+                b.out[i] = Outcome(True, "left", f"{sentence(noun)} {r.id}'s seat was released by an admin; it is free", "left")
                 b.events.append(("released", r.id, "admin", f"{noun} released by an admin"))
             else:
-                b.out[i] = Outcome(True, "left", f"{noun} {r.id} left; its seat is free", "left")
+                b.out[i] = Outcome(True, "left", f"{sentence(noun)} {r.id} left; its seat is free", "left")
                 b.events.append(("left", r.id, "", noun))
         else:
-            b.out[i] = Outcome(True, "not_joined", f"{noun} {r.id} held no seat", "not_joined")
+            b.out[i] = Outcome(True, "not_joined", f"{sentence(noun)} {r.id} held no seat", "not_joined")
     b.free(b.reqs[i].id for i in where if (o := b.out[i]) is not None and o.status == "left")
 
 
@@ -331,7 +331,7 @@ def _heartbeats(b: _Batch, verdict: Verdict) -> None:
         elif d == "held":
             outs.append((i, Outcome(True, verdict.code, verdict.hint, "alive")))
         else:
-            hint = f"{b.noun} {r.id} holds no seat (it left, timed out or was evicted): join again"
+            hint = f"{sentence(b.noun)} {r.id} holds no seat (it left, timed out or was evicted): join again"
             outs.append((i, _refused("not_joined", hint, "not_joined")))
     for i, o in outs:
         b.out[i] = o

@@ -64,10 +64,10 @@ def parse_public_key(text: str) -> bytes:
     """Read a ``k4.public.…`` PASERK; refuse anything else by name."""
     text = text.strip()
     if not text.startswith("k4.public."):
-        raise MalformedError("a vendor public key starts with 'k4.public.'; this does not", code="malformed")
+        raise MalformedError("A vendor public key starts with 'k4.public.'; this does not", code="malformed")
     raw = b64decode(text.removeprefix("k4.public."))
     if len(raw) != 32:
-        raise MalformedError("a vendor public key is 32 bytes; this one is not")
+        raise MalformedError("A vendor public key is 32 bytes; this one is not")
     return raw
 
 
@@ -79,7 +79,7 @@ class Ed25519Key:
 
     def __post_init__(self) -> None:
         if len(self.seed) != 32:
-            raise MalformedError("an Ed25519 seed is 32 bytes")
+            raise MalformedError("An Ed25519 seed is 32 bytes")
 
     @classmethod
     def generate(cls) -> Self:
@@ -118,13 +118,13 @@ class VendorKey(Ed25519Key):
     def from_paserk(cls, text: str) -> VendorKey:
         text = text.strip()
         if not text.startswith("k4.secret."):
-            raise MalformedError("a vendor secret key starts with 'k4.secret.'")
+            raise MalformedError("A vendor secret key starts with 'k4.secret.'")
         raw = b64decode(text.removeprefix("k4.secret."))
         if len(raw) != 64:
-            raise MalformedError("a k4.secret key is 64 bytes")
+            raise MalformedError("A k4.secret key is 64 bytes")
         key = cls(raw[:32])
         if key.public_key != raw[32:]:
-            raise MalformedError("this k4.secret key's public half does not match its seed")
+            raise MalformedError("This k4.secret key's public half does not match its seed")
         return key
 
     @property
@@ -167,7 +167,7 @@ def _check(public_key: bytes, message: bytes, sig: bytes, footer: bytes, implici
         _sodium.crypto_sign_open(signed, public_key)
     except nacl.exceptions.BadSignatureError:
         raise BadSignatureError(
-            "the signature does not match: this key was changed after the vendor signed it; "
+            "The signature does not match: this key was changed after the vendor signed it; "
             "paste it again from the vendor's original message or file"
         ) from None
 
@@ -193,17 +193,17 @@ class _Signer:
 def split_token(token: str) -> tuple[bytes, bytes, bytes]:
     """``(message, signature, footer)`` of a clean token; malformed if it is not one."""
     if len(token) > MAX_INPUT:
-        raise MalformedError(f"the input is {len(token)} characters; a license key is far smaller", details={"reason": "too_large"})
+        raise MalformedError(f"The input is {len(token)} characters; a license key is far smaller", details={"reason": "too_large"})
     parts = token.split(".")
     if len(parts) not in (3, 4) or parts[0] != "v4" or parts[1] != "public" or not parts[2]:
         if token.startswith(("v1.", "v2.", "v3.", "v4.local.")):
             raise MalformedError(
-                f"this is a '{'.'.join(parts[:2])}' token; licensor keys are always v4.public: ask your vendor for a licensor license key"
+                f"This is a '{'.'.join(parts[:2])}' token; licensor keys are always v4.public: ask your vendor for a licensor license key"
             )
-        raise MalformedError("this is not a license key: a key starts with 'v4.public.' and holds only letters, digits, '-', '_' and '.'")
+        raise MalformedError("This is not a license key: a key starts with 'v4.public.' and holds only letters, digits, '-', '_' and '.'")
     body = b64decode(parts[2])
     if len(body) <= _SIG:
-        raise MalformedError("this license key is too short: it was cut off, copy all of it")
+        raise MalformedError("This license key is too short: it was cut off, copy all of it")
     footer = b64decode(parts[3]) if len(parts) == 4 else b""
     return body[:-_SIG], body[-_SIG:], footer
 
@@ -222,7 +222,7 @@ class Keyring:
 
     def add(self, public_key: bytes) -> str:
         if len(public_key) != 32:
-            raise MalformedError("a vendor public key is 32 bytes")
+            raise MalformedError("A vendor public key is 32 bytes")
         kid = key_id(public_key)
         self._keys[kid] = public_key
         # Whatever was verified before the ring changed is verified again (a new dict: a check
@@ -251,7 +251,7 @@ class Keyring:
             if line and not line.startswith("#"):
                 ring.add(parse_public_key(line))
         if not ring:
-            raise MalformedError("the public key file holds no 'k4.public.' key: use the file from 'licensor vendor public-key'")
+            raise MalformedError("The public key file holds no 'k4.public.' key: use the file from 'licensor vendor public-key'")
         return ring
 
     def to_text(self) -> str:
@@ -268,7 +268,7 @@ class Keyring:
         pk = self._keys.get(kid)
         if pk is None:
             raise UnknownKeyError(
-                f"this key was signed by vendor key {kid}, which this installation does not trust: "
+                f"This key was signed by vendor key {kid}, which this installation does not trust: "
                 "import the vendor's current public key set, or ask the vendor for a key signed with a key you trust",
                 details={"kid": kid},
             )
@@ -280,7 +280,7 @@ def _footer_kid(footer: bytes) -> str:
     # The footer is not yet authenticated here: it only selects a key, and the
     # signature over it is checked next.
     if not footer:
-        raise MalformedError("the license key has no footer naming its vendor key: it is not a licensor key")
+        raise MalformedError("The license key has no footer naming its vendor key: it is not a licensor key")
     data = parse_json(
         footer,
         "the license key's footer",
@@ -290,7 +290,7 @@ def _footer_kid(footer: bytes) -> str:
     )
     kid = data.get("kid") if isinstance(data, dict) else None
     if kid is None:
-        raise MalformedError("the license key has no vendor key id in its footer: it is not a licensor key")
+        raise MalformedError("The license key has no vendor key id in its footer: it is not a licensor key")
     if not isinstance(kid, str) or not kid.startswith("k4.pid."):
-        raise MalformedError("the license key's footer names no k4.pid vendor key id: it is not a licensor key")
+        raise MalformedError("The license key's footer names no k4.pid vendor key id: it is not a licensor key")
     return kid

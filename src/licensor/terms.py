@@ -152,7 +152,7 @@ class Terms:
 def whole(value: Any, name: str, low: int, high: int) -> int:
     """``value`` if it is an int (not a bool) from ``low`` to ``high``; else a UsageError naming the field."""
     if type(value) is not int or not low <= value <= high:
-        raise UsageError(f"{name} must be a whole number from {low} to {high}, not {value!r:.40}", details={"field": name})
+        raise UsageError(f"The {name} must be a whole number from {low} to {high}, not {value!r:.40}", details={"field": name})
     return value
 
 
@@ -160,11 +160,11 @@ def aware(t: Any, name: str) -> datetime:
     """``t`` in UTC to the second; a naive or unrepresentable date is a UsageError."""
     if not isinstance(t, datetime) or t.utcoffset() is None:
         shown = t.isoformat() if isinstance(t, datetime) else repr(t)[:60]
-        raise UsageError(f"the {name} {shown} has no time zone: give it in UTC, e.g. 2027-06-30T00:00:00Z", details={"field": name})
+        raise UsageError(f"The {name} {shown} has no time zone: give it in UTC, e.g. 2027-06-30T00:00:00Z", details={"field": name})
     try:
         return t.astimezone(UTC).replace(microsecond=0)
     except (OverflowError, ValueError):
-        raise UsageError(f"the {name} is beyond the year 9999: give an earlier date", details={"field": name}) from None
+        raise UsageError(f"The {name} is beyond the year 9999: give an earlier date", details={"field": name}) from None
 
 
 def _stamp(t: datetime) -> str:
@@ -179,7 +179,7 @@ def add_months(t: datetime, months: int) -> datetime:
     """
     months = whole(months, "months", 1, MAX_MONTHS)
     if not isinstance(t, datetime) or t.utcoffset() is None:
-        raise UsageError("the start of the term has no time zone: give it in UTC", details={"field": "months"})
+        raise UsageError("The start of the term has no time zone: give it in UTC", details={"field": "months"})
     y, m = divmod(t.month - 1 + months, 12)
     year, month = t.year + y, m + 1
     if year > 9999:
@@ -212,7 +212,7 @@ def license_terms(
         counts = _defaults(o, plan, ask)
     else:
         if current is None:
-            raise UsageError(f"a {kind} needs the license it supersedes")
+            raise UsageError(f"A {kind} needs the license it supersedes")
         typ, counts = current.type, _inherit(current, o)
         months = None
         if kind == "renew":
@@ -265,13 +265,13 @@ def _renewal(
 ) -> tuple[datetime | None, datetime | None]:
     """The renewed term's expiry and maintenance end: on from the old end, or from now if it lapsed."""
     if o.months is not None and expires is not None:
-        raise UsageError("give either months or an expiry date, not both")
+        raise UsageError("Give either months or an expiry date, not both")
     base = renewal_start(old, now)
     if old.type == "subscription":
         return expires or add_months(base, o.months or renewal_months(old, plan)), maint
     if maint is None:
         if expires is not None:
-            raise UsageError("a perpetual license does not expire: renew its maintenance with months or maintenance_until")
+            raise UsageError("A perpetual license does not expire: renew its maintenance with months or maintenance_until")
         maint = add_months(base, o.months or renewal_months(old, plan))
     return None, maint  # a perpetual license never expires: an expiry given beside a maintenance end is not signed
 
@@ -305,10 +305,10 @@ def _dates(
     """Expiry and maintenance end from a term in months or dates given: perpetual never expires, maintenance follows expiry."""
     if typ == "perpetual":
         if expires is not None:
-            raise UsageError("a perpetual license does not expire; set its maintenance end with --maintenance-until")
+            raise UsageError("A perpetual license does not expire; set its maintenance end with --maintenance-until")
         return None, maint or add_months(now, months or DEFAULT_MONTHS)
     if expires is not None and months is not None:
-        raise UsageError("give either --months or --expires, not both")
+        raise UsageError("Give either --months or --expires, not both")
     exp = expires or add_months(now, months or DEFAULT_MONTHS)
     if exp <= now:
         raise UsageError(f"The expiry date {_stamp(exp)} is already past: choose a later date", details={"field": "expires"})

@@ -31,6 +31,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from .words import plural
+
 __all__ = ["Decision", "LoginHistory", "LoginPolicy", "address_key", "decide", "user_key"]
 
 
@@ -82,15 +84,15 @@ class Decision:
         # Neutral on purpose: it says the same for user names that exist and those that do not.
         who = "for this user name" if self.reason == "user" else "from this address"
         return (
-            f"too many failed sign-ins {who}: try again in {_words(self.retry_after)} "
+            f"Too many failed sign-ins {who}: try again in {_words(self.retry_after)} "
             f"(after {self.until.strftime('%H:%M:%S')} UTC), or use an API token"
         )
 
 
 def _words(seconds: int) -> str:
     if seconds < 120:
-        return f"{seconds} second{'s' if seconds != 1 else ''}"
-    return f"{math.ceil(seconds / 60)} minutes"
+        return plural(seconds, "second")
+    return plural(math.ceil(seconds / 60), "minute")
 
 
 def _until(failures: Sequence[datetime], limit: int, policy: LoginPolicy, now: datetime) -> datetime | None:

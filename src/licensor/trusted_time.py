@@ -181,12 +181,12 @@ def explain(verdict: Verdict, mark: Mark, now: datetime) -> Verdict:
         "source": check.source,
         "acknowledgeable": check.acknowledgeable,
     }
-    where = f"the system clock ({_day(now)}) is {_span(check.behind)} behind the trusted time ({_day(check.mark)})"
+    where = f"The system clock ({_day(now)}) is {_span(check.behind)} behind the trusted time ({_day(check.mark)})"
     if check.acknowledgeable:
         hint = (
             f"{where}, which this controller took from its own clock after the readings ran steady for "
             f"{int(CONFIRM_SPAN.total_seconds() // 3600)} h: if the clock is right now and was wrong then, an admin can "
-            "acknowledge it ('licensor controller clock acknowledge'; audited), or activate a newer key; "
+            "acknowledge it (audited), or activate a newer key; "
             "otherwise set the clock right (use NTP)"
         )
     else:
@@ -206,14 +206,14 @@ def acknowledge(mark: Mark, now: datetime) -> Mark:
     check = judge(mark, now)
     if not check.rollback:
         raise LicenseRefused(
-            f"the clock is not behind the trusted time{f' ({_day(check.mark)})' if check.mark else ''} beyond the "
+            f"The clock is not behind the trusted time{f' ({_day(check.mark)})' if check.mark else ''} beyond the "
             f"{int(TOLERANCE.total_seconds() // 3600)} h tolerance: there is nothing to acknowledge",
             code="clock_not_behind",
         )
     if not check.acknowledgeable:
         assert mark.proven is not None
         raise LicenseRefused(
-            f"the system clock ({_day(now)}) is behind {_day(mark.proven)}, which the signed issue time of a license key "
+            f"The system clock ({_day(now)}) is behind {_day(mark.proven)}, which the signed issue time of a license key "
             "and this controller's running time since prove has passed, so it cannot be acknowledged: "
             f"set the clock to at least {_day(mark.proven - TOLERANCE)} (use NTP)",
             code="clock_rollback",

@@ -45,7 +45,7 @@ USAGE_VERSION = 1
 _DOMAIN = b"licensor-usage-v1\x00"
 #: The signed JSON is about 300 bytes.
 MAX_REPORT = 16 * 1024
-_REMEDY = "it was not made by 'licensor controller usage-report'; ask the customer for a new report"
+_REMEDY = "it was not made by a licensor controller; ask the customer for a new usage report"
 
 
 @dataclass(frozen=True)
@@ -116,7 +116,7 @@ def _nonneg(doc: dict[str, Any], name: str, optional: bool = False) -> int | Non
     if v is None and optional:
         return None
     if type(v) is not int or v < 0:
-        raise MalformedError(f"the usage report's '{name}' is not a non-negative whole number")
+        raise MalformedError(f"The usage report's '{name}' is not a non-negative whole number")
     return v
 
 
@@ -128,31 +128,31 @@ def decode_usage_report(text: str | bytes) -> UsageReport:
     """
     a = unarmour(text)
     if a.kind is not None and a.kind != USAGE_ARMOUR:
-        raise MalformedError(f"this is a '{a.kind}' block, not a usage report")
+        raise MalformedError(f"This is a '{a.kind}' block, not a usage report")
     body_b64, dot, sig_b64 = a.payload.partition(".")
     if not dot or not body_b64 or not sig_b64:
-        raise MalformedError("this is not a usage report: it has no '<content>.<signature>' text")
+        raise MalformedError("This is not a usage report: it has no '<content>.<signature>' text")
     body, sig = b64decode(body_b64), b64decode(sig_b64)
     doc = parse_json(body, "the usage report's content", max_size=MAX_REPORT, remedy=_REMEDY)
     if not isinstance(doc, dict) or type(doc.get("v")) is not int or doc["v"] != USAGE_VERSION:
-        raise MalformedError("this usage report is of a format this licensor does not understand: upgrade licensor")
+        raise MalformedError("This usage report is of a format this licensor does not understand: upgrade licensor")
     pk_text = doc.get("public_key")
     if not isinstance(pk_text, str):
-        raise MalformedError("the usage report names no installation public key")
+        raise MalformedError("The usage report names no installation public key")
     pk = b64decode(pk_text)
     if len(pk) != 32 or len(sig) != 64:
-        raise MalformedError("the usage report's key or signature has the wrong length")
+        raise MalformedError("The usage report's key or signature has the wrong length")
     if not verify_installation_signature(pk, _DOMAIN + body, sig):
-        raise BadSignatureError("the usage report's signature does not match: it was changed after the installation signed it")
+        raise BadSignatureError("The usage report's signature does not match: it was changed after the installation signed it")
     inst = doc.get("installation_id")
     if inst != installation_id(pk):
-        raise BadSignatureError("the usage report's installation id does not belong to the key that signed it")
+        raise BadSignatureError("The usage report's installation id does not belong to the key that signed it")
     month = doc.get("month")
     if not isinstance(month, str) or not is_month(month):
-        raise MalformedError("the usage report's month is not YYYY-MM")
+        raise MalformedError("The usage report's month is not YYYY-MM")
     lid = doc.get("license_id")
     if lid is not None and (not isinstance(lid, str) or len(lid) > 256):
-        raise MalformedError("the usage report's license id is not a text of at most 256 characters")
+        raise MalformedError("The usage report's license id is not a text of at most 256 characters")
     peak_nodes, peak_clusters = _nonneg(doc, "peak_nodes"), _nonneg(doc, "peak_clusters")
     assert peak_nodes is not None and peak_clusters is not None
     return UsageReport(

@@ -217,7 +217,7 @@ def test_clock_attacks(srv: Server) -> None:
     assert r.status_code == 200 and r.json()["code"] == "valid", r.text
     t.not_locked(srv, "acknowledged over the API")
     again = httpx.post(srv.base + ACK, headers=srv.admin, timeout=30)
-    assert again.status_code == 422 and again.json()["code"] == "clock_not_behind" and again.json()["hint"][0].islower(), again.text
+    assert again.status_code == 422 and again.json()["code"] == "clock_not_behind" and again.json()["hint"][0].isupper(), again.text
     plant_observed(srv, timedelta(days=3))
     out = cli(srv, "clock", "acknowledge", "--json")
     assert out.returncode == 0 and '"state": "valid"' in out.stdout, out.stderr

@@ -255,7 +255,7 @@ class TestController:
         assert len(bodies["admin"]) == 1 and bodies["admin"] == bodies["nobody"]
         with from_address(controller.base, "127.0.1.100") as c:
             page = console(c, "nobody", WRONG)
-            assert page.status_code == 401 and "the user name or password is wrong" in page.text
+            assert page.status_code == 401 and "The user name or password is wrong" in page.text
         # The wrong user name must cost an argon2 hash too (before: a few ms against some hundred).
         ratio = statistics.median(times["nobody"]) / statistics.median(times["admin"])
         assert 0.4 < ratio < 2.5, times

@@ -12,6 +12,7 @@ import re
 import signal
 import socket
 import time
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -106,6 +107,7 @@ class TestStory:
         with ctl.expect_download() as dl:
             ctl.click("#download-request")
         assert code.split("-")[1] in dl.value.path().read_text()
+        assert dl.value.suggested_filename == f"demo-cluster-request-{datetime.now(UTC):%Y-%m-%d}.txt"  # named after the cluster
         shots(ctl, "02-controller-request-code")
 
         # 3. The issuer: paste the code, preview, issue.
@@ -115,7 +117,7 @@ class TestStory:
         iss.click("#preview")
         iss.wait_for_selector("#request-facts")
         facts = iss.inner_text("#request-facts")
-        assert "ACME" in facts and "5 nodes, 12 months, 1 remote clusters" in facts and "demo-cluster" in facts
+        assert "ACME" in facts and "5 nodes, 12 months, 1 remote cluster" in facts and "demo-cluster" in facts
         assert iss.is_visible("#no-earlier")
         assert iss.input_value("#f-nodes") == "5" and iss.input_value("#f-customer") == "ACME"
         _check(iss)
@@ -132,7 +134,8 @@ class TestStory:
         shots(iss, "04-issuer-issued")
         with iss.expect_download() as dl:
             iss.click("#download-license")
-        lic_file = tmp_path / "license.txt"
+        assert dl.value.suggested_filename == "acme-demo-cluster-serial1.lic"  # customer, cluster, serial
+        lic_file = tmp_path / dl.value.suggested_filename
         dl.value.save_as(str(lic_file))
         assert lic_file.read_text().strip() == license_text.strip()
         demo.shared["license_text"] = license_text

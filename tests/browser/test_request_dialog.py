@@ -121,7 +121,7 @@ def test_the_request_flow_works_without_javascript(browser: Any, ctl: Running, s
     shots(page, "92-request-code")
     with page.expect_download() as dl:
         page.click("#download-request")
-    assert dl.value.suggested_filename == f"request-{asked.installation_id}-{asked.created_at:%Y-%m-%d}.txt"
+    assert dl.value.suggested_filename == f"{asked.installation_id.lower()}-request-{asked.created_at:%Y-%m-%d}.txt"
     assert code.split("-")[1] in dl.value.path().read_text()
 
     page.goto(ctl.base + "/settings/license/request")  # the contact is remembered for the next request

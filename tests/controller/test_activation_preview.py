@@ -74,7 +74,7 @@ class TestApi:
         assert r.status_code == 409, r.text
         body = r.json()
         assert body["code"] == "confirmation_required"
-        assert body["hint"].startswith("this key takes something away (expires, maintenance until)")
+        assert body["hint"].startswith("This key takes something away (expires, maintenance until)")
         assert _terms(body["details"]["comparison"])["expires"][2] == "shrinks"
         assert _state(server) == before
         assert server.get("/api/v1/license/history").json() == history
@@ -129,7 +129,7 @@ class TestCli:
         path.write_text(server.key(nodes=3, remote_clusters=2, features=("multi-cluster", "sso"), months=36))
         ran = server.cli("controller", "activate", str(path), "--yes")
         assert ran.code == 0, ran.err
-        assert ran.out.startswith("activated license") and server.status()["nodes"] == 3
+        assert ran.out.startswith("Activated license") and server.status()["nodes"] == 3
 
 
 class _Terminal(io.StringIO):

@@ -47,7 +47,7 @@ class TestNoLicense:
         out = json.loads(r.stdout)
         assert r.returncode == 1, r.stderr
         assert out["admitted"] == 0 and out["by_code"] == {"missing": 20}
-        assert "request a code" in out["hints"]["missing"]
+        assert "make a request code" in out["hints"]["missing"]
         st = server.status()
         assert st["code"] == "missing" and st["nodes_used"] == 0
         assert server.get("/api/v1/nodes").json()["used"] == 0
@@ -129,7 +129,7 @@ class TestExpiry:
         server.activate(server.key(nodes=5, expires=now + timedelta(days=10), features=("sso",)))
         assert codes(server.join_all(["a", "b", "c"])) == {"admitted": 3}
         st = server.status()
-        assert any("license expires in 10 day(s)" in w for w in st["warnings"])
+        assert any("License expires in 10 days" in w for w in st["warnings"])
         assert server.get("/api/v1/features/sso", admin=False).json()["enabled"] is True
         server.shift_clock(days=11)
         hb = server.heartbeat("a")
@@ -159,7 +159,7 @@ class TestExpiry:
         server.shift_clock(days=45)
         assert server.join("p1").status_code == 200
         st = server.status()
-        assert st["code"] == "valid" and any("maintenance ended" in w for w in st["warnings"])
+        assert st["code"] == "valid" and any("Maintenance ended" in w for w in st["warnings"])
 
         def check(version: str, released: timedelta) -> dict[str, Any]:
             params = {"version": version, "released": (end + released).date().isoformat()}

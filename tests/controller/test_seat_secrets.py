@@ -45,7 +45,7 @@ class TestAnotherAgentCannotTouchASeat:
         for headers in (agent, {**agent, "x-seat-secret": "guess"}, {**agent, "x-seat-secret": "0" * 64}):
             hb = http.post(f"{base}/node-a/heartbeat", headers=headers)
             assert hb.status_code == 403 and hb.json()["code"] == "seat_secret", hb.text
-            assert hb.json()["hint"].startswith("this is not the secret") and "X-Seat-Secret" in hb.json()["hint"]
+            assert hb.json()["hint"].startswith("This is not the secret") and "X-Seat-Secret" in hb.json()["hint"]
             gone = http.delete(f"{base}/node-a", headers=headers)
             assert gone.status_code == 403 and gone.json()["code"] == "seat_secret", gone.text
         taken = http.post(f"{base}/join", json={"node_id": "node-a"}, headers=agent)

@@ -84,7 +84,7 @@ class TestRoundTrip:
             )
         )  # fmt: skip
         r = ok(licensor("controller", "activate", tmp_path / "lic.txt", data=ctl))
-        assert "activated" in r.out
+        assert "Activated license" in r.out
         code, st = status(ctl)
         assert code == 0
         assert {k: st[k] for k in ("state", "code", "customer", "type", "expires", "maintenance_until", "nodes", "remote_clusters")} == {

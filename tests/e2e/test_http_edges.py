@@ -56,7 +56,7 @@ class TestMethodNotAllowed:
                     assert r.status_code == 405, f"{method} {path}: {r.status_code}"
                     allow = {m.strip() for m in r.headers.get("allow", "").split(",") if m.strip()}
                     assert allow - {"HEAD"} == taken, f"{method} {path}: Allow {allow} != {taken}"
-                    assert r.json()["code"] == "method_not_allowed" and r.json()["hint"][:1].islower()
+                    assert r.json()["code"] == "method_not_allowed" and r.json()["hint"][:1].isupper()
                     seen += 1
         assert seen >= 20
 

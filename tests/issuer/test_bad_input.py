@@ -28,7 +28,7 @@ def refused(r: httpx.Response, status: int | tuple[int, ...], code: str | None =
     assert r.status_code in statuses, f"{r.request.method} {r.request.url.path}: {r.status_code} {r.text[:300]}"
     body = r.json()
     assert isinstance(body.get("code"), str) and body["code"], body
-    assert isinstance(body.get("hint"), str) and len(body["hint"]) > 10 and body["hint"][:1].islower(), body
+    assert isinstance(body.get("hint"), str) and len(body["hint"]) > 10 and body["hint"][:1].isupper(), body
     if code is not None:
         assert body["code"] == code, body
     if field is not None:

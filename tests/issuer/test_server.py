@@ -197,7 +197,8 @@ class TestMail:
         body = msg.get_body(("plain",))
         assert body is not None and "Nodes         9" in body.get_content()
         [att] = list(msg.iter_attachments())
-        assert att.get_filename() == "license.txt"
+        name = f"acme-{lic['installation_id'].lower()}-serial1.lic"  # the request code named no cluster: its installation id
+        assert att.get_filename() == name and f"licensor controller activate {name}" in body.get_content()
         text = att.get_content()
         assert text == lic["file"]
         ok(ctl.activate(text))

@@ -36,7 +36,7 @@ class TestSupersession:
             check = evaluate_activation(current, vendor.license(inst, serial=serial), T0, installation=inst)
             assert not check.accepted and check.verdict.code == "superseded"
             assert check.verdict.hint == (
-                f"this key (serial {serial}) is older than or as old as the key in force here (serial 3): "
+                f"This key (serial {serial}) is older than or as old as the key in force here (serial 3): "
                 "activate the newest key your vendor sent"
             )
 

@@ -51,7 +51,7 @@ def crafted_usage(key: InstallationKey, body: bytes) -> str:
 
 
 def _refused(exc: LicensorError) -> None:
-    assert exc.code and exc.hint and exc.hint[0].islower(), exc
+    assert exc.code and exc.hint and exc.hint[0].isupper(), exc
 
 
 class TestBoundedParser:

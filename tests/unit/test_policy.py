@@ -151,7 +151,7 @@ class TestEvaluate:
         later = lic.maintenance_until + timedelta(days=3650)
         v = evaluate(lic, inst, later)
         assert v.code == "valid"
-        assert any("maintenance ended" in w for w in v.warnings)
+        assert any("Maintenance ended" in w for w in v.warnings)
         assert update_allowed(lic, lic.maintenance_until + timedelta(days=1)).code == "maintenance_expired"
         assert update_allowed(lic, lic.maintenance_until - timedelta(days=1)).code == "valid"
 

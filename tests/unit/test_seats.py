@@ -72,8 +72,8 @@ class TestHints:
     def test_refusals_say_what_to_do(self) -> None:
         """seat_taken names the TTL and the admin; seat_secret names the header, and says a legacy seat must rejoin."""
         code, hint = seats.taken_refusal("node", "n1", TTL)
-        assert code == "seat_taken" and "60 s" in hint and "admin" in hint and hint[0].islower()
+        assert code == "seat_taken" and "60 s" in hint and "admin" in hint and hint[0].isupper()
         code, hint = seats.secret_refusal("cluster", "dc-1")
-        assert code == "seat_secret" and "X-Seat-Secret" in hint and "remote cluster dc-1" in hint and hint[0].islower()
+        assert code == "seat_secret" and "X-Seat-Secret" in hint and "remote cluster dc-1" in hint and hint[0].isupper()
         code, hint = seats.secret_refusal("node", "n1", legacy=True)
         assert code == "seat_secret" and "join again" in hint

@@ -115,7 +115,7 @@ class TestLimit:
         assert x.ok and x.status == "admitted"
         assert (y.ok, y.code, y.status, y.http_status) == (False, "limit_reached", "refused", 422)
         things = "nodes" if kind == "node" else "remote clusters"
-        assert f"all 3 {things} allowed" in y.hint
+        assert f"All 3 {things} allowed" in y.hint
         assert d.peak == 3 and ("refused", "y", "limit_reached", noun(kind)) in d.events
 
     def test_the_limit_is_per_kind(self) -> None:

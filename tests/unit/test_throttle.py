@@ -27,7 +27,7 @@ class TestDecide:
         d = decide(POLICY, LoginHistory(user_failures=ago(10, 8, 6, 4, 2)), NOW)
         assert not d.allowed and d.reason == "user"
         assert d.until == NOW + timedelta(minutes=5) and d.retry_after == 300
-        assert "try again in 5 minutes" in d.hint and "for this user name" in d.hint and d.hint[0].islower()
+        assert "try again in 5 minutes" in d.hint and "for this user name" in d.hint and d.hint[0].isupper()
         assert decide(POLICY, LoginHistory(user_failures=ago(10, 8, 6, 4, 2)), NOW + timedelta(minutes=5)).allowed
 
     def test_four_failures_do_not_lock(self) -> None:

@@ -88,7 +88,7 @@ class Agent:
         state_file: str | os.PathLike[str] | None = None,
     ):
         if not controllers:
-            raise UsageError("give at least one controller URL (--controller)")
+            raise UsageError("Give at least one controller URL (--controller)")
         self.urls = [u.rstrip("/") for u in controllers]
         self.seat_id, self.kind, self.address = seat_id, kind, address
         self.headers = {"authorization": f"Bearer {token}"}

@@ -17,7 +17,7 @@ from ..errors import UsageError
 def _token(args: argparse.Namespace) -> str:
     token = args.token or os.environ.get("LICENSOR_JOIN_TOKEN")
     if not token:
-        raise UsageError("no join token: pass --token or set LICENSOR_JOIN_TOKEN (create one with 'licensor controller join-token')")
+        raise UsageError("No join token: pass --token or set LICENSOR_JOIN_TOKEN (create one with 'licensor controller join-token')")
     return str(token)
 
 
@@ -60,9 +60,9 @@ def cmd_agent_simulate(args: argparse.Namespace) -> int:
     from .simulate import simulate
 
     if args.count < 1:
-        raise UsageError("--count must be at least 1")
+        raise UsageError("Give a --count of at least 1")
     if args.concurrency < 1:
-        raise UsageError("--concurrency must be at least 1")
+        raise UsageError("Give a --concurrency of at least 1")
     out = asyncio.run(
         simulate(
             args.controller,

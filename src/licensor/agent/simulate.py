@@ -59,7 +59,7 @@ async def drive(
     A call that finds no controller counts as refused with the ``unreachable`` code.  Pass
     ``run`` to watch it fill (a progress bar)."""
     if count is None and seconds is None:
-        raise UsageError("drive needs a count or a number of seconds")
+        raise UsageError("Give the drive a count or a number of seconds")
     out = run if run is not None else Run()
     started = time.perf_counter()
     end = started + seconds if seconds is not None else None
@@ -156,7 +156,7 @@ async def simulate(
 
     The admitted ones then heartbeat for ``hold`` seconds and, with ``leave``, leave."""
     if count < 1 or concurrency < 1:
-        raise UsageError("the count of agents and the concurrency must be at least 1")
+        raise UsageError("The count of agents and the concurrency must be at least 1")
     connections = min(concurrency, count) * len(urls)  # failover may open one to each controller
     ensure_open_files(connections)
     async with session(connections=connections, timeout=timeout) as s:

@@ -22,6 +22,8 @@ from ..cmdline import (
     write_out,
 )
 from ..errors import ConfirmationRequired
+from ..nextstep import cli_step
+from ..words import plural
 
 if TYPE_CHECKING:
     from ..clock import Clock
@@ -61,14 +63,14 @@ def _keyring_file(path: str) -> Any:
 def cmd_controller_init(args: argparse.Namespace) -> int:
     svc = controller_service(args)
     inst = svc.init(_keyring_file(args.trust), product=args.product, cluster_name=args.cluster_name or "")
-    print(f"controller initialised: installation {inst}")
-    print("next: 'licensor controller request' to make a request code for your vendor")
+    print(f"Controller initialised: installation {inst}")
+    print("Next: 'licensor controller request' to make a request code for your vendor")
     return EXIT_OK
 
 
 def cmd_controller_trust(args: argparse.Namespace) -> int:
     kids = controller_service(args).trust(_keyring_file(args.file))
-    print("trusted vendor keys: " + ", ".join(kids))
+    print("Trusted vendor keys: " + ", ".join(kids))
     return EXIT_OK
 
 
@@ -96,13 +98,13 @@ def cmd_controller_activate(args: argparse.Namespace) -> int:
         act = svc.activate(text, confirm=True)
     lic = act.verdict.license
     if act.unchanged:
-        print(f"this key is already active: {act.verdict.hint}")
+        print(f"This key is already active: {act.verdict.hint}")
     else:
-        print(f"activated license {lic.license_id} (serial {lic.serial}): {act.verdict.hint}")
+        print(f"Activated license {lic.license_id} (serial {lic.serial}): {act.verdict.hint}")
         if act.replaced:
-            print(f"it replaces license {act.replaced}, kept in the history")
+            print(f"It replaces license {act.replaced}, kept in the history")
     for w in act.verdict.warnings:
-        print(f"warning: {w}", file=sys.stderr)
+        print(f"Warning: {w}", file=sys.stderr)
     return EXIT_OK
 
 
@@ -129,6 +131,8 @@ def cmd_controller_status(args: argparse.Namespace) -> int:
     else:
         print(f"installation      {data['installation_id']}")
         print(f"state             {data['state']}: {data['hint']}")
+        if step := cli_step(verdict.code, verdict.details):
+            print(f"next              {step}")
         if verdict.license:
             print(f"customer          {data['customer']}")
             print(f"type              {data['type']} (serial {data['serial']})")
@@ -189,7 +193,7 @@ def cmd_controller_db_upgrade(args: argparse.Namespace) -> int:
 
     store = Store(_url(args))
     before, after = upgrade(store.engine)
-    print(f"database schema: {before or 'empty'} -> {after}" if before != after else f"database schema is up to date ({after})")
+    print(f"Database schema: {before or 'empty'} -> {after}" if before != after else f"Database schema is up to date ({after})")
     return EXIT_OK
 
 
@@ -198,7 +202,7 @@ def cmd_controller_db_current(args: argparse.Namespace) -> int:
     from .store import Store
 
     cur = current(Store(_url(args)).engine)
-    print(f"database schema {cur or 'empty'}; newest {head()}")
+    print(f"Database schema {cur or 'empty'}; newest {head()}")
     return EXIT_OK if cur == head() else EXIT_REFUSED
 
 
@@ -207,7 +211,7 @@ def cmd_controller_audit_verify(args: argparse.Namespace) -> int:
 
     r = audit_check(_url(args)) or _runtime(args).audit_verify()
     if r.ok:
-        print(f"audit log intact: {r.entries} entries, hash chain verified")
+        print(f"Audit log intact: {plural(r.entries, 'entry')}, hash chain verified")
         return EXIT_OK
     print(f"licensor: audit_tampered: {r.problem}: restore the database from a backup and investigate", file=sys.stderr)
     return EXIT_REFUSED
@@ -227,7 +231,7 @@ def cmd_controller_clock(args: argparse.Namespace) -> int:
     ctl = _runtime(args)
     if args.action == "acknowledge":
         ctl.acknowledge_clock(f"admin via CLI as {os_user()}")
-        print("clock acknowledged (audited): the controller's earlier clock readings that were ahead of it are dropped")
+        print("Clock acknowledged (audited): the controller's earlier clock readings that were ahead of it are dropped")
     data = ctl.status()
     shown = {k: data.get(k) for k in ("now", "trusted_time", "trusted_time_proven", "trusted_time_observed", "state", "hint")}
     if args.json:
@@ -252,21 +256,21 @@ def cmd_controller_usage_report(args: argparse.Namespace) -> int:
 def cmd_controller_admin_password(args: argparse.Namespace) -> int:
     pw = new_password("new admin password: ", from_stdin=args.password_stdin)
     _runtime(args).set_admin_password(pw)
-    print("admin password set (HTTP Basic, user 'admin')", file=sys.stderr)
+    print("Admin password set (HTTP Basic, user 'admin')", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_controller_admin_token(args: argparse.Namespace) -> int:
     token = _runtime(args).create_token("admin_token", args.name or "")
     print(token)
-    print("admin API token created; it is shown only once: send it as 'Authorization: Bearer <token>'", file=sys.stderr)
+    print("Admin API token created; it is shown only once: send it as 'Authorization: Bearer <token>'", file=sys.stderr)
     return EXIT_OK
 
 
 def cmd_controller_join_token(args: argparse.Namespace) -> int:
     token = _runtime(args).create_token("join_token", args.name or "")
     print(token)
-    print("join token created (shown only once); agents and remote clusters use it: 'licensor agent run --token …'", file=sys.stderr)
+    print("Join token created (shown only once); agents and remote clusters use it: 'licensor agent run --token …'", file=sys.stderr)
     return EXIT_OK
 
 

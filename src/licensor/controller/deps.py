@@ -43,7 +43,7 @@ def role(ctl: Controller, request: Request) -> str | None:
 
 def _unauthorized(what: str) -> Unauthorized:
     return Unauthorized(
-        f"this endpoint needs {what}: send 'Authorization: Bearer <token>' "
+        f"This endpoint needs {what}: send 'Authorization: Bearer <token>' "
         "(admins: create a token with 'licensor controller admin token'; agents: 'licensor controller join-token')"
     )
 
@@ -53,7 +53,7 @@ async def admin(request: Request) -> str:
     if found is None:
         raise _unauthorized("admin credentials")
     if found != "admin":
-        raise Forbidden("a join token can only join, heartbeat and leave: admin endpoints need an admin token or the admin password")
+        raise Forbidden("A join token can only join, heartbeat and leave: admin endpoints need an admin token or the admin password")
     return found
 
 

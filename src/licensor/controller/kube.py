@@ -85,7 +85,7 @@ def _read_credential(path: Path, what: str) -> str:
         reason = "it is empty"
     if not value:
         raise UsageError(
-            f"the controller runs in a Kubernetes pod and reads the cluster id through its service account, "
+            f"The controller runs in a Kubernetes pod and reads the cluster id through its service account, "
             f"but cannot read the {what} at {path} ({reason}): run the pod with a service account and "
             f"automountServiceAccountToken: true (deploy/kubernetes does), {OVERRIDE}",
             code="cluster_id_no_service_account",
@@ -122,7 +122,7 @@ def _get(sa: ServiceAccount, token: str, timeout: float) -> tuple[int, bytes]:
         context = ssl.create_default_context(cafile=str(sa.ca_file))
     except (OSError, ssl.SSLError) as e:
         raise UsageError(
-            f"the service-account CA at {sa.ca_file} is not a certificate file ({e}): mount the pod's own, {OVERRIDE}",
+            f"The service-account CA at {sa.ca_file} is not a certificate file ({e}): mount the pod's own, {OVERRIDE}",
             code="cluster_id_no_service_account",
         ) from None
     conn = http.client.HTTPSConnection(sa.host, sa.port, timeout=timeout, context=context)
@@ -132,14 +132,14 @@ def _get(sa: ServiceAccount, token: str, timeout: float) -> tuple[int, bytes]:
         return resp.status, resp.read(MAX_ANSWER + 1)
     except ssl.SSLCertVerificationError as e:
         raise VerificationError(
-            f"the Kubernetes API server at {where} presented a certificate that does not verify against the "
+            f"The Kubernetes API server at {where} presented a certificate that does not verify against the "
             f"service-account CA at {sa.ca_file} ({e.verify_message}): the cluster id is not read from a server "
             f"that cannot prove it is the API server; check KUBERNETES_SERVICE_HOST and the CA, {OVERRIDE}",
             code="cluster_id_untrusted",
         ) from None
     except (OSError, http.client.HTTPException) as e:
         raise Unavailable(
-            f"the Kubernetes API server at {where} did not answer ({e or type(e).__name__}), so the cluster id "
+            f"The Kubernetes API server at {where} did not answer ({e or type(e).__name__}), so the cluster id "
             f"cannot be read: let the pod reach the API server (network policy, egress), {OVERRIDE}",
             code="cluster_id_unavailable",
         ) from None
@@ -163,20 +163,20 @@ def _refusal(sa: ServiceAccount, token: str, status: int, body: bytes) -> Licens
     details: dict[str, Any] = {"status": status, "subject": subject} | ({"api_message": said} if said else {})
     if status == 401:
         return Unauthorized(
-            f"the Kubernetes API server refused the service-account token at {sa.token_file} (401): the token expired "
+            f"The Kubernetes API server refused the service-account token at {sa.token_file} (401): the token expired "
             f"or was revoked; restart the pod to mount a fresh one, {OVERRIDE}",
             code="cluster_id_unauthorized",
             details=details,
         )
     if status == 403:
         return Forbidden(
-            f"the controller reads the cluster id from the kube-system namespace, but {subject} may not get it "
+            f"The controller reads the cluster id from the kube-system namespace, but {subject} may not get it "
             f"(403): {_grant(subject)}, {OVERRIDE}",
             code="cluster_id_forbidden",
             details=details,
         )
     return Unavailable(
-        f"the Kubernetes API server answered {status} to GET {NAMESPACE_PATH}, so the cluster id cannot be read: "
+        f"The Kubernetes API server answered {status} to GET {NAMESPACE_PATH}, so the cluster id cannot be read: "
         f"try again when the API server is healthy, {OVERRIDE}",
         code="cluster_id_unavailable",
         details=details,
@@ -197,7 +197,7 @@ def _uid(body: bytes) -> str:
     except ValueError:
         pass
     raise MalformedError(
-        f"the answer to GET {NAMESPACE_PATH} is not the kube-system Namespace with a UUID in metadata.uid "
+        f"The answer to GET {NAMESPACE_PATH} is not the kube-system Namespace with a UUID in metadata.uid "
         f"({len(body)} bytes): something other than the Kubernetes API server answered; check KUBERNETES_SERVICE_HOST, "
         f"{OVERRIDE}",
         code="cluster_id_malformed",

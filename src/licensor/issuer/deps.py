@@ -54,17 +54,17 @@ async def _caller(request: Request, svc: IssuerService) -> Principal:
     if authz:
         kind, _, token = authz.partition(" ")
         if kind.lower() != "bearer" or not token.strip():
-            raise Unauthorized("send an API token as 'Authorization: Bearer lsr_…'")
+            raise Unauthorized("Send an API token as 'Authorization: Bearer lsr_…'")
         p = svc.accounts.token_principal(token.strip())
         if p is None:
-            raise Unauthorized("this API token is unknown or revoked: create one with 'licensor vendor token create'")
+            raise Unauthorized("This API token is unknown or revoked: create one with 'licensor vendor token create'")
         return p
     cookie = request.cookies.get(SESSION_COOKIE)
     p = svc.accounts.session_principal(cookie) if cookie else None
     if p is None:
-        raise Unauthorized("log in (POST /api/v1/login) or send an API token as 'Authorization: Bearer lsr_…'")
+        raise Unauthorized("Log in (POST /api/v1/login) or send an API token as 'Authorization: Bearer lsr_…'")
     if request.method not in _SAFE and not await _csrf_ok(request, p.csrf or ""):
-        raise Forbidden("the CSRF token is missing or wrong: send the session's token in X-CSRF-Token")
+        raise Forbidden("The CSRF token is missing or wrong: send the session's token in X-CSRF-Token")
     return p
 
 
@@ -75,7 +75,7 @@ def require(scope: str) -> Callable[[Request], Awaitable[Principal]]:
         svc = service_of(request)
         p = await _caller(request, svc)
         if not p.allows(scope):
-            raise Forbidden(f"this token lacks the '{scope}' scope")
+            raise Forbidden(f"This token lacks the '{scope}' scope")
         if p.csrf is None and request.method in _SAFE:
             # Writes are audited by the operation itself, with the token as actor.
             svc.accounts.record_use(p, request.method, request.url.path)

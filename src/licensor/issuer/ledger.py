@@ -36,7 +36,7 @@ def stamp(t: datetime | None) -> str | None:
 
 
 def not_found(what: str) -> NotFound:
-    return NotFound(f"there is no {what}: check the id (list them with 'licensor vendor list')")
+    return NotFound(f"There is no {what}: check the id (the lists show every one)")
 
 
 class Ledger:

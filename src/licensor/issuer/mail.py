@@ -18,7 +18,7 @@ def check_address(to: str) -> str:
     if not is_address(to):
         shown = to[:80].encode("unicode_escape").decode("ascii")
         raise InvalidEmail(
-            f"the address '{shown}' is not one plain e-mail address: give a single plain address such as name@example.com "
+            f"The address '{shown}' is not one plain e-mail address: give a single plain address such as name@example.com "
             "(no name, no second address, no line breaks)"
         )
     return to
@@ -41,7 +41,7 @@ def license_message(issued: Issued, *, sender: str, to: str) -> EmailMessage:
         "",
         f"attached is your {lic.product} license file. Activate it on the installation it was made for:",
         "",
-        "    licensor controller activate license.txt",
+        f"    licensor controller activate {issued.filename}",
         "",
         "or paste it on the product's License page.",
         "",
@@ -57,14 +57,14 @@ def license_message(issued: Issued, *, sender: str, to: str) -> EmailMessage:
         f"  Serial        {lic.serial}" + (f" (replaces license {issued.supersedes})" if issued.supersedes else ""),
     ]
     msg.set_content("\n".join(lines) + "\n")
-    msg.add_attachment(issued.file.encode(), maintype="text", subtype="plain", filename="license.txt")
+    msg.add_attachment(issued.file.encode(), maintype="text", subtype="plain", filename=issued.filename)
     return msg
 
 
 def send(settings: SmtpSettings, msg: EmailMessage) -> None:
     """Deliver ``msg`` over SMTP as configured; errors name the server."""
     if not settings.configured:
-        raise UsageError("no SMTP server is configured: set [smtp] host in issuer.toml or LICENSOR_SMTP_HOST")
+        raise UsageError("No SMTP server is configured: set [smtp] host in issuer.toml or LICENSOR_SMTP_HOST")
     try:
         ctx = ssl.create_default_context()
         smtp: smtplib.SMTP
@@ -79,4 +79,4 @@ def send(settings: SmtpSettings, msg: EmailMessage) -> None:
                 smtp.login(settings.user, settings.password)
             smtp.send_message(msg)
     except (OSError, smtplib.SMTPException) as e:
-        raise Unavailable(f"the mail server {settings.host}:{settings.port} did not take the message: {e}", code="mail_failed") from None
+        raise Unavailable(f"The mail server {settings.host}:{settings.port} did not take the message: {e}", code="mail_failed") from None

@@ -35,9 +35,9 @@ def require_head(store: Store) -> None:
     try:
         cur = current(store)
     except Exception as exc:  # cannot connect
-        raise UsageError(f"cannot open the issuer database: {exc}") from None
+        raise UsageError(f"Cannot open the issuer database: {exc}") from None
     if cur != head():
         raise UsageError(
-            f"the issuer database is at schema revision {cur or '(empty)'}, this licensor needs {head()}: "
+            f"The issuer database is at schema revision {cur or '(empty)'}, this licensor needs {head()}: "
             "run 'licensor vendor db upgrade' (and 'licensor vendor init' for a new vendor)"
         )

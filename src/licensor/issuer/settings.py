@@ -67,7 +67,7 @@ def load_settings(vendor_dir: Path, url: str | None = None, env: Mapping[str, st
         try:
             conf = tomllib.loads(path.read_text())
         except (tomllib.TOMLDecodeError, OSError) as e:
-            raise UsageError(f"cannot read the issuer settings in {path}: {e}") from None
+            raise UsageError(f"Cannot read the issuer settings in {path}: {e}") from None
     smtp = dict(conf.get("smtp", {}))
     auth = dict(conf.get("auth", {}))
     for name in ("host", "port", "security", "user", "password", "from"):
@@ -82,7 +82,7 @@ def load_settings(vendor_dir: Path, url: str | None = None, env: Mapping[str, st
             auth[name] = v
     security = str(smtp.get("security", "none"))
     if security not in ("none", "starttls", "ssl"):
-        raise UsageError(f"smtp security is 'none', 'starttls' or 'ssl', not '{security}'")
+        raise UsageError(f"The SMTP security is 'none', 'starttls' or 'ssl', not '{security}'")
     try:
         return IssuerSettings(
             database_url=database_url(vendor_dir, url),
@@ -101,4 +101,4 @@ def load_settings(vendor_dir: Path, url: str | None = None, env: Mapping[str, st
             login_window_minutes=float(auth.get("login_window_minutes", 15)),
         )
     except ValueError as e:
-        raise UsageError(f"an issuer setting is not a number: {e}") from None
+        raise UsageError(f"An issuer setting is not a number: {e}") from None

@@ -49,7 +49,7 @@ def _validation_hint(exc: RequestValidationError) -> tuple[str, list[dict[str, A
         where = ".".join(str(x) for x in e.get("loc", ()) if x not in ("body", "query", "path"))
         parts.append(f"{where or 'body'}: {e.get('msg', 'invalid')}")
     clean = [{"loc": [str(x) for x in e.get("loc", ())], "msg": str(e.get("msg", ""))} for e in errors[:10]]
-    return "the request is not valid: " + "; ".join(parts) + ": fix these fields and send it again", clean
+    return "The request is not valid: " + "; ".join(parts) + ": fix these fields and send it again", clean
 
 
 def install_error_handlers(app: FastAPI, *, max_body: int = 256 * 1024) -> None:
@@ -72,14 +72,14 @@ def install_error_handlers(app: FastAPI, *, max_body: int = 256 * 1024) -> None:
         if exc.status_code == 405:
             headers["Allow"] = allowed_methods(request)
         if exc.detail == _PARSE_FAILED:
-            hint = "the request body could not be read (not JSON, not UTF-8, or nested far too deeply): send JSON as /openapi.json shows"
+            hint = "The request body could not be read (not JSON, not UTF-8, or nested far too deeply): send JSON as /openapi.json shows"
         elif isinstance(exc.detail, str) and exc.detail not in ("Not Found", "Method Not Allowed"):
-            hint = exc.detail[:1].lower() + exc.detail[1:]
+            hint = exc.detail[:1].upper() + exc.detail[1:]
         else:
             hint = {
-                404: "there is no such endpoint or object: see /openapi.json for the API",
-                405: f"this endpoint does not take that method (it takes {headers.get('Allow') or 'none'}): see /openapi.json for the API",
-            }.get(exc.status_code, "the request was refused")
+                404: "There is no such endpoint or object: see /openapi.json for the API",
+                405: f"This endpoint does not take that method (it takes {headers.get('Allow') or 'none'}): see /openapi.json for the API",
+            }.get(exc.status_code, "The request was refused")
         resp = error_response(code, hint, exc.status_code)
         resp.headers.update(headers)
         return resp
@@ -96,7 +96,7 @@ def install_error_handlers(app: FastAPI, *, max_body: int = 256 * 1024) -> None:
         if not exc.connection_invalidated and not type(exc.orig).__module__.startswith("psycopg"):
             return await _internal(req, exc)
         log.warning("the database is out of reach: %s", exc.orig)
-        down = Unavailable("the database is out of reach: try again in a moment, or another replica")
+        down = Unavailable("The database is out of reach: try again in a moment, or another replica")
         return error_response(down.code, down.hint, down.http_status)
 
     @app.exception_handler(Exception)
@@ -128,7 +128,7 @@ class BodyLimit:
             return
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await error_response("too_large", f"the request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
+            await error_response("too_large", f"The request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
             return
         seen = 0
 
@@ -144,7 +144,7 @@ class BodyLimit:
         try:
             await self.app(scope, limited, send)
         except _TooLarge:
-            await error_response("too_large", f"the request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
+            await error_response("too_large", f"The request body is over {self.max_body} bytes: send less", 413)(scope, receive, send)
 
 
 class _TooLarge(Exception):

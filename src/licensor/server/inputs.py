@@ -80,7 +80,7 @@ Email = Annotated[str, Field(max_length=254, pattern=EMAIL_PATTERN, description=
 
 M = TypeVar("M", bound=BaseModel)
 
-TOO_DEEP = "the input is nested far too deeply to be anything licensor made: send the text as it was made"
+TOO_DEEP = "The input is nested far too deeply to be anything licensor made: send the text as it was made"
 
 
 def too_deep() -> MalformedError:

@@ -36,6 +36,10 @@ from .db import Database, UTCDateTime
 
 T = TypeVar("T")
 
+#: The one answer to a refused sign-in, on every way in of both services: the same for a user name that does not
+#: exist and a wrong password, so the words do not tell a guessed name apart (nor name the one that exists).
+WRONG_CREDENTIALS = "The user name or password is wrong"
+
 #: Argon2 needs a core and 64 MiB per hash: at most this many at once per process, in threads of their own
 #: that the kernel runs at a lower priority, so a login flood queues there instead of starving the event loop
 #: (and /healthz, joins, heartbeats) of CPU and memory.
@@ -87,7 +91,7 @@ def policy_from_env(env: Mapping[str, str], base: LoginPolicy | None = None) -> 
             remember=p.remember,
         )
     except ValueError as e:
-        raise UsageError(f"a login limit setting is wrong ({e}): use whole numbers of at least 1 and a positive window") from None
+        raise UsageError(f"A login limit setting is wrong ({e}): use whole numbers of at least 1 and a positive window") from None
 
 
 def token_hash(token: str) -> str:

@@ -27,7 +27,8 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from .. import __version__
 from ..codec import b64decode, b64encode
 from ..errors import InvalidInput, LicensorError, MalformedError, TooLarge
-from ..words import plural
+from ..filenames import content_disposition
+from ..words import plural, sentence
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -114,7 +115,7 @@ def plain(text: str, status_code: int) -> Response:
 
 def attachment(text: str, filename: str) -> Response:
     """A text file the browser downloads as ``filename``."""
-    headers = {**security_headers(), "Content-Disposition": f'attachment; filename="{filename}"'}
+    headers = {**security_headers(), "Content-Disposition": content_disposition(filename)}
     return Response(text, media_type="text/plain; charset=utf-8", headers=headers)
 
 
@@ -245,7 +246,7 @@ def form_number(form: Mapping[str, Any], name: str, label: str, *, lo: int, hi: 
         return default
     text = v.strip()
     if not (text.isascii() and text.lstrip("-").isdigit()) or len(text) > 12 or not lo <= int(text) <= hi:
-        raise InvalidInput(f"{label} must be a whole number from {lo} to {hi:,}: '{text[:20]}' is not")
+        raise InvalidInput(f"{sentence(label)} must be a whole number from {lo} to {hi:,}: '{text[:20]}' is not")
     return int(text)
 
 
@@ -266,12 +267,12 @@ async def upload_or_text(form: Any, file_field: str, text_field: str, limit: int
     if item is not None and not isinstance(item, str) and bool(getattr(item, "filename", None)):
         raw = await item.read(limit + 1)
         if len(raw) > limit:
-            raise TooLarge(f"the file is over {limit // 1024} KiB: choose the text file you received, not something else")
+            raise TooLarge(f"The file is over {limit // 1024} KiB: choose the text file you received, not something else")
         if raw.strip():
             try:
                 return str(raw.decode("utf-8"))
             except UnicodeDecodeError:
-                raise MalformedError("the file is not text (not UTF-8): choose the text file you received") from None
+                raise MalformedError("The file is not text (not UTF-8): choose the text file you received") from None
     text = form.get(text_field)
     return text[:limit] if isinstance(text, str) else ""
 

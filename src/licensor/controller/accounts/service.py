@@ -51,7 +51,7 @@ class Accounts:
         from argon2 import PasswordHasher
 
         if len(password) < 12:
-            raise UsageError("the admin password is too short: use at least 12 characters")
+            raise UsageError("The admin password is too short: use at least 12 characters")
         h = PasswordHasher().hash(password)
         with self.store.locked() as c:
             c.execute(update(s.credentials).where(s.credentials.c.kind == "admin_password").values(revoked=True))
@@ -70,7 +70,7 @@ class Accounts:
     def revoke(self, cred_id: int) -> None:
         with self.store.locked() as c:
             if c.execute(update(s.credentials).where(s.credentials.c.id == cred_id).values(revoked=True)).rowcount == 0:
-                raise UsageError(f"there is no credential {cred_id}: see 'licensor controller credentials list'")
+                raise UsageError(f"There is no credential {cred_id}: see 'licensor controller credentials list'")
             self._audit(c, str(cred_id), "revoked", "credential revoked")
         self._tokens.clear()
 

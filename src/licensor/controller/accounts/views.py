@@ -7,7 +7,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
 from ...errors import LicensorError
-from ...server.logins import in_thread
+from ...server.logins import WRONG_CREDENTIALS, in_thread
 from ...web import redirect, set_session_cookie
 from ..web.shell import COOKIE, console, shell
 from .service import Accounts
@@ -42,7 +42,7 @@ async def login(request: Request) -> Response:
         return console.refused(request, e, next=f.next, username=f.username)
     gen = await run_in_threadpool(accounts.password_generation)
     if not ok or gen is None:
-        error = {"title": "Not signed in", "code": "unauthorized", "hint": "the user name or password is wrong (the user is 'admin')"}
+        error = {"title": "Not signed in", "code": "unauthorized", "hint": WRONG_CREDENTIALS}
         note = await run_in_threadpool(login_note, accounts)
         return console.login_page(request, 401, next=f.next, username=f.username, note=note, error=error)
     cookie = await run_in_threadpool(here.sessions().issue, "admin", gen)

@@ -24,6 +24,7 @@ from ...license import License, decode_license, fmt_time
 from ...policy import ActivationCheck, Installation, Verdict, evaluate_activation
 from ...signing import Keyring
 from ...trusted_time import Mark
+from ...words import plural
 from .. import audit
 from .. import store as s
 from ..seats import store as seating
@@ -116,7 +117,7 @@ def _activate(svc: ControllerService, text: str | bytes, confirm: bool) -> Activ
             return Activation(judged.verdict, None, unchanged=True, check=check)
         if check.needs_confirmation and not confirm:
             raise ConfirmationRequired(
-                f"this key takes something away ({', '.join(shrinking(check))}): compare it with the key in force, "
+                f"This key takes something away ({', '.join(shrinking(check))}): compare it with the key in force, "
                 "then confirm to activate it anyway",
                 details={"comparison": comparison(judged)},
             )
@@ -188,7 +189,7 @@ def _store(c: Connection, lic: License, mark: Mark, reset: Mark | None, replaces
             f"{fmt_time(lic.issued_at)}, agrees with the clock ({fmt_time(now)})"
         )
         entries.append(audit.Entry("clock_reset", lic.license_id, "clock_rollback", why))
-    terms = f"serial {lic.serial}, {lic.nodes} nodes, {lic.remote_clusters} remote clusters"
+    terms = f"serial {lic.serial}, {plural(lic.nodes, 'node')}, {plural(lic.remote_clusters, 'remote cluster')}"
     entries.append(audit.Entry("activated", lic.license_id, "valid", terms + (f", replaces {replaces}" if replaces else "")))
     audit.append(c, now, entries)
     why = f"license {lic.license_id} (serial {lic.serial}) activated"

@@ -160,24 +160,24 @@ async def _key_from_request(request: Request) -> str:
         try:
             form = await request.form(max_files=1, max_fields=5)
         except Exception:
-            raise UsageError("the upload is not a valid multipart form: send the license file in a field named 'file'") from None
+            raise UsageError("The upload is not a valid multipart form: send the license file in a field named 'file'") from None
         item = form.get("file")
         if item is None or isinstance(item, str):
-            raise UsageError("the upload has no file: send the license file in a field named 'file'")
+            raise UsageError("The upload has no file: send the license file in a field named 'file'")
         raw = await item.read(MAX_KEY_BYTES + 1)
     elif ctype == "application/json":
         try:
             doc = ActivateKey.model_validate_json(await request.body())
         except ValueError:
-            raise UsageError('the JSON body must be {"key": "<license key or file text>"}') from None
+            raise UsageError('The JSON body must be {"key": "<license key or file text>"}') from None
         raw = doc.key.encode()
     else:
         raw = await request.body()
     if not raw.strip():
-        raise UsageError("no license key was sent: send the key or license file as the request body")
+        raise UsageError("No license key was sent: send the key or license file as the request body")
     if len(raw) > MAX_KEY_BYTES:
-        raise UsageError(f"the upload is over {MAX_KEY_BYTES} bytes; a license file is far smaller")
+        raise UsageError(f"The upload is over {MAX_KEY_BYTES} bytes; a license file is far smaller")
     try:
         return raw.decode("utf-8")
     except UnicodeDecodeError:
-        raise MalformedError("the input is not text (it is not valid UTF-8): send the license file itself, not a binary file") from None
+        raise MalformedError("The input is not text (it is not valid UTF-8): send the license file itself, not a binary file") from None

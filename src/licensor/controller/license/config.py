@@ -26,10 +26,10 @@ def set_configuration(store: s.Store, clock: Clock, *, cluster_name: str, vendor
     """Change the cluster name (carried by new request codes) and the vendor's licensing address; audited."""
     cluster_name, vendor_email = cluster_name.strip(), vendor_email.strip()
     if len(cluster_name) > MAX_NAME or any(ch in cluster_name for ch in "\r\n\t"):
-        raise UsageError(f"the cluster name must be one line of at most {MAX_NAME} characters")
+        raise UsageError(f"The cluster name must be one line of at most {MAX_NAME} characters")
     if vendor_email and ("@" not in vendor_email or len(vendor_email) > 320 or any(ch in vendor_email for ch in " \r\n")):
         raise UsageError(
-            "the vendor's licensing address is not an e-mail address: leave it empty or write one like licensing@vendor.example"
+            "The vendor's licensing address is not an e-mail address: leave it empty or write one like licensing@vendor.example"
         )
     with store.locked() as c:
         c.execute(update(s.installation).values(cluster_name=cluster_name))

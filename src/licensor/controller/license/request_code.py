@@ -9,10 +9,10 @@ the cluster and the day the code was made.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Mapping
 from typing import Any
 
+from ... import filenames
 from ...coverage import renewal_ask
 from ...errors import InvalidInput
 from ...request import RequestCode
@@ -69,9 +69,8 @@ def safe_prefill(ctl: Controller, query: Mapping[str, str]) -> tuple[dict[str, s
 
 
 def request_filename(req: RequestCode) -> str:
-    """``request-<cluster>-<YYYY-MM-DD>.txt``: the cluster name (or installation id) and the day the code was made."""
-    name = re.sub(r"[^A-Za-z0-9._-]+", "-", req.cluster_name).strip("-._")[:60] or req.installation_id
-    return f"request-{name}-{req.created_at.strftime('%Y-%m-%d')}.txt"
+    """``<cluster>-request-<YYYY-MM-DD>.txt``: the cluster name (or installation id) and the day the code was made."""
+    return filenames.request_filename(req.cluster_name, req.installation_id, req.created_at.date())
 
 
 def request_summary(req: RequestCode) -> dict[str, Any]:

@@ -49,7 +49,7 @@ class ControllerService:
         with self.store.locked() as c:
             if c.execute(select(s.installation.c.id)).first() is not None:
                 raise UsageError(
-                    f"this controller is already initialised as installation {self._row(c).installation_id}: "
+                    f"This controller is already initialised as installation {self._row(c).installation_id}: "
                     "keep it (its licenses are bound to it); use 'licensor controller trust' to change trusted keys"
                 )
             key = InstallationKey.generate()
@@ -80,7 +80,7 @@ class ControllerService:
             else:
                 raise
         if row is None:
-            raise UsageError("this controller is not initialised: run 'licensor controller init --trust VENDOR_PUBLIC_KEY_FILE'")
+            raise UsageError("This controller is not initialised: run 'licensor controller init --trust VENDOR_PUBLIC_KEY_FILE'")
         return row
 
     def identity(self, c: Connection) -> InstallationKey:
@@ -140,10 +140,10 @@ class ControllerService:
     def request(self, contact: Contact, *, nodes: int, months: int, remote_clusters: int = 0) -> tuple[str, str]:
         """``(code, file text)`` of a request code for this installation."""
         if nodes < 1 or months < 1 or remote_clusters < 0:
-            raise UsageError("ask for at least 1 node and 1 month; remote clusters cannot be negative")
+            raise UsageError("Ask for at least 1 node and 1 month; remote clusters cannot be negative")
         for what, value in (("name", contact.name), ("e-mail", contact.email), ("company", contact.company)):
             if not value.strip():
-                raise UsageError(f"the contact {what} is empty: the vendor needs it to send the key back")
+                raise UsageError(f"The contact {what} is empty: the vendor needs it to send the key back")
         with self.store.tx() as c:
             key, row = self.identity(c), self._row(c)
             factors = hash_factors(key.public_key, self.raw_factors)

@@ -76,9 +76,9 @@ def _asked(form: FormData, req: dict[str, str]) -> tuple[int, int, int]:
     months = form_number(form, "months", "Months", lo=1, hi=MAX_MONTHS)
     remote = form_number(form, "remote_clusters", "Remote clusters", lo=0, hi=MAX_CLUSTERS, default=0)
     if nodes is None or months is None or remote is None:
-        raise InvalidInput("nodes, months and remote clusters are whole numbers: fill them in")
+        raise InvalidInput("Nodes, months and remote clusters are whole numbers: fill them in")
     if not is_address(req["email"]):
-        raise InvalidInput("the e-mail must be one plain address such as name@example.com: the vendor sends the license there")
+        raise InvalidInput("The e-mail must be one plain address such as name@example.com: the vendor sends the license there")
     return nodes, months, remote
 
 
@@ -126,7 +126,7 @@ async def activate(request: Request, sess: Session, form: FormData) -> Response:
     try:
         text = await upload_or_text(form, "file", "key")
         if not text.strip():
-            raise UsageError("no license key was given: paste the key or the whole license file, or choose the file")
+            raise UsageError("No license key was given: paste the key or the whole license file, or choose the file")
         act = await run_in_threadpool(shell(request).ctl.activate, text, confirm=form.get("confirm") == "yes")
     except ConfirmationRequired as e:
         doc = e.details["comparison"]

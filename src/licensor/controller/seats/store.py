@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from ... import seats
+from ...words import plural
 from .. import audit
 from .. import store as s
 
@@ -158,7 +159,9 @@ def enforce_limit(c: Connection, kind: str, limit: int, now: datetime, why: str)
         c,
         now,
         [
-            audit.Entry("evicted", i, "limit_lowered", f"{why}: the license now allows {limit} {NOUN[kind]}(s); the longest-connected stay")
+            audit.Entry(
+                "evicted", i, "limit_lowered", f"{why}: the license now allows {plural(limit, NOUN[kind])}; the longest-connected stay"
+            )
             for i in ids
         ],
     )

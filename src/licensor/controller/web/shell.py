@@ -16,6 +16,7 @@ from fastapi import Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from ...nextstep import console_step
 from ...policy import STATES
 from ...web import Pages, Session, SignedSessions
 from ...web.console import Console
@@ -101,7 +102,10 @@ async def show(
 def banner(status: dict[str, Any]) -> dict[str, Any] | None:
     """The banner every page shows while the license is not valid, or is near expiry or maintenance end."""
     if status.get("state") != "valid":
-        return {"level": "bad", "title": STATE_WORDS.get(status.get("state", ""), "License problem"), "hints": [status.get("hint", "")]}
+        state = status.get("state", "")
+        step = console_step(state, status.get("details"))
+        hints = [status.get("hint", "")] + ([step] if step else [])
+        return {"level": "bad", "title": STATE_WORDS.get(state, "License problem"), "hints": hints}
     if status.get("warnings"):
         return {"level": "warn", "title": "License needs attention", "hints": list(status["warnings"])}
     return None

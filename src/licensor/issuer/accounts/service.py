@@ -14,7 +14,7 @@ from sqlalchemy.engine import Row
 
 from ...errors import Conflict, RateLimited, Unauthorized, UsageError
 from ...license import fmt_time
-from ...server.logins import LoginGate, token_hash, verify_password
+from ...server.logins import WRONG_CREDENTIALS, LoginGate, token_hash, verify_password
 from ...throttle import LoginPolicy
 from .. import store as s
 from ..ledger import Ledger, not_found, stamp
@@ -52,12 +52,12 @@ class AccountService:
         from argon2 import PasswordHasher
 
         if len(password) < 12:
-            raise UsageError("the password is too short: use at least 12 characters")
+            raise UsageError("The password is too short: use at least 12 characters")
         if not username.strip():
-            raise UsageError("the user name is empty")
+            raise UsageError("The user name is empty")
         with self.ledger.tx() as c:
             if c.execute(select(s.users.c.id).where(s.users.c.username == username)).first() is not None:
-                raise Conflict(f"user {username} exists already")
+                raise Conflict(f"User {username} exists already")
             c.execute(
                 s.users.insert().values(
                     username=username, password_hash=PasswordHasher().hash(password), created_at=self.ledger.clock(), disabled=False
@@ -76,7 +76,7 @@ class AccountService:
         wanted = sorted(set(scopes))
         unknown = [x for x in wanted if x not in SCOPES]
         if unknown or not wanted:
-            raise UsageError(f"unknown or no scope {', '.join(unknown)}: choose from {', '.join(SCOPES)}")
+            raise UsageError(f"Unknown or no scope {', '.join(unknown)}: choose from {', '.join(SCOPES)}")
         token = TOKEN_PREFIX + secrets.token_urlsafe(32)
         with self.ledger.tx() as c:
             c.execute(
@@ -132,7 +132,7 @@ class AccountService:
             raise
         if user is None:
             self.ledger.audited(who, "login.failed", ip)
-            raise Unauthorized("the user name or password is wrong")
+            raise Unauthorized(WRONG_CREDENTIALS)
         now = self.ledger.clock()
         cookie, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
         with self.ledger.tx() as c:

@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from ...errors import LicensorError, RateLimited, Unauthorized
-from ...server.logins import in_thread
+from ...server.logins import WRONG_CREDENTIALS, in_thread
 from ...web import redirect, refusal
 from ..web import console, console_for, issuer, settings_of
 
@@ -30,7 +30,7 @@ async def login(request: Request) -> Response:
     settings = settings_of(request)
     try:
         if not isinstance(f.password, str) or not f.password or len(f.password) > 1000:
-            raise Unauthorized("the user name or password is wrong")
+            raise Unauthorized(WRONG_CREDENTIALS)
         cookie, _csrf = await in_thread(issuer(request).accounts.login, f.username, f.password, f.ip)
     except RateLimited as e:
         return console.refused(request, e, next=f.next, username=f.username)

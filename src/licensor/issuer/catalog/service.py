@@ -45,7 +45,7 @@ class CatalogService:
     def set_plan(self, plan: Plan, *, actor: str) -> dict[str, Any]:
         """Create or replace a plan."""
         if plan.type not in ("perpetual", "subscription"):
-            raise UsageError("a plan's type is 'perpetual' or 'subscription'")
+            raise UsageError("A plan's type is 'perpetual' or 'subscription'")
         name = plan.name
         values = {
             "type": plan.type,

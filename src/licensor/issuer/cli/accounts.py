@@ -19,7 +19,7 @@ def cmd_vendor_audit(args: argparse.Namespace) -> int:
 def cmd_vendor_create_user(args: argparse.Namespace) -> int:
     password = new_password(f"password for {args.username}: ", from_stdin=args.password_stdin)
     issuer_service(args).accounts.create_user(args.username, password, actor=actor())
-    print(f"admin user {args.username} created")
+    print(f"Admin user {args.username} created")
     return EXIT_OK
 
 
@@ -31,7 +31,7 @@ def cmd_vendor_users(args: argparse.Namespace) -> int:
 def cmd_vendor_token_create(args: argparse.Namespace) -> int:
     token = issuer_service(args).accounts.create_token(args.name, args.scope, actor=actor())
     print(token)
-    print("keep this token now: only its hash is stored", file=sys.stderr)
+    print("Keep this token now: only its hash is stored", file=sys.stderr)
     return EXIT_OK
 
 

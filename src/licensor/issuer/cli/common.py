@@ -82,4 +82,4 @@ def issued_out(args: argparse.Namespace, issued: Issued) -> None:
     lic = issued.license
     write_out(args.out, issued.file)
     extra = f", superseding {issued.supersedes}" if issued.supersedes else ""
-    print(f"issued license {lic.license_id} (serial {lic.serial}) for installation {lic.installation_id}{extra}", file=sys.stderr)
+    print(f"Issued license {lic.license_id} (serial {lic.serial}) for installation {lic.installation_id}{extra}", file=sys.stderr)

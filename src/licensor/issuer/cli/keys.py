@@ -20,8 +20,8 @@ def cmd_vendor_init(args: argparse.Namespace) -> int:
     # A vendor key made by an older licensor (a file) is adopted, not replaced: its keys are in the field.
     key = VendorKey.from_paserk(legacy.read_text()) if legacy.exists() else None
     kid = svc.keys.init(actor(), key=key)
-    print(f"vendor signing key {'adopted from ' + str(legacy) if key else 'created'}: {kid}")
-    print("give your products the public key set from 'licensor vendor public-key'")
+    print(f"Vendor signing key {'adopted from ' + str(legacy) if key else 'created'}: {kid}")
+    print("Give your products the public key set from 'licensor vendor public-key'")
     return EXIT_OK
 
 
@@ -38,16 +38,16 @@ def cmd_vendor_keys(args: argparse.Namespace) -> int:
 
 def cmd_vendor_rotate_key(args: argparse.Namespace) -> int:
     out = issuer_service(args).keys.rotate(actor())
-    print(f"new active signing key: {out['active']}")
+    print(f"New active signing key: {out['active']}")
     for kid in out["retired"]:
-        print(f"retired (still published): {kid}")
-    print("publish the new set from 'licensor vendor public-key' to your products before they need keys signed by it")
+        print(f"Retired (still published): {kid}")
+    print("Publish the new set from 'licensor vendor public-key' to your products before they need keys signed by it")
     return EXIT_OK
 
 
 def cmd_vendor_remove_key(args: argparse.Namespace) -> int:
     issuer_service(args).keys.remove(args.kid, actor())
-    print(f"removed {args.kid}: it is no longer in the public key set; keys it signed become 'unknown_key' where the new set is trusted")
+    print(f"Removed {args.kid}: it is no longer in the public key set; keys it signed become 'unknown_key' where the new set is trusted")
     return EXIT_OK
 
 

@@ -7,6 +7,7 @@ import sys
 from typing import Any
 
 from ...cmdline import EXIT_OK, AddCommand, count, date, read_input, write_out
+from ...words import plural
 from .common import actor, add_terms, issued_out, issuer_service, issuer_settings, overrides, print_json, print_rows
 
 
@@ -22,7 +23,8 @@ def cmd_vendor_inspect_request(args: argparse.Namespace) -> int:
     print(f"installation   {summary['installation_id']}")
     print(f"product        {summary['product']} {summary['version']}")
     print(f"contact        {who['name']} <{who['email']}>, {who['company']}")
-    print(f"asks for       {summary['nodes']} nodes, {summary['months']} months, {summary['remote_clusters']} remote clusters")
+    asked = [plural(summary["nodes"], "node"), plural(summary["months"], "month"), plural(summary["remote_clusters"], "remote cluster")]
+    print(f"asks for       {', '.join(asked)}")
     if summary["cluster_name"]:
         print(f"cluster name   {summary['cluster_name']}")
     print(f"made at        {summary['created_at']}")
@@ -105,7 +107,7 @@ def cmd_vendor_send(args: argparse.Namespace) -> int:
     smtp = issuer_settings(args).smtp
     send(smtp, license_message(issued, sender=smtp.sender, to=to))
     svc.licenses.record_sent(args.license_id, to, actor())
-    print(f"sent license {args.license_id} to {to}")
+    print(f"Sent license {args.license_id} to {to}")
     return EXIT_OK
 
 

@@ -16,7 +16,7 @@ def cmd_vendor_db_upgrade(args: argparse.Namespace) -> int:
     from ..migrate import upgrade
 
     before, after = upgrade(issuer_store(args))
-    print(f"issuer database at schema revision {after}" + (f" (was {before or 'empty'})" if before != after else " (already current)"))
+    print(f"Issuer database at schema revision {after}" + (f" (was {before or 'empty'})" if before != after else " (already current)"))
     return EXIT_OK
 
 
@@ -24,7 +24,7 @@ def cmd_vendor_db_current(args: argparse.Namespace) -> int:
     from ..migrate import current, head
 
     cur = current(issuer_store(args))
-    print(f"current {cur or '(empty)'}, head {head()}")
+    print(f"Current {cur or '(empty)'}, head {head()}")
     return EXIT_OK if cur == head() else EXIT_REFUSED
 
 

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from ...cmdline import EXIT_OK, AddCommand, read_input
+from ...words import plural
 from .common import actor, issuer_service, print_json
 
 
@@ -16,13 +17,16 @@ def cmd_vendor_import_usage(args: argparse.Namespace) -> int:
         return EXIT_OK
     lic = out["license"]
     print(f"installation   {out['installation_id']}  month {out['month']}" + ("  (imported before)" if out["already_imported"] else ""))
-    print(f"peak use       {out['peak_nodes']} nodes, {out['peak_clusters']} remote clusters")
+    print(f"peak use       {plural(out['peak_nodes'], 'node')}, {plural(out['peak_clusters'], 'remote cluster')}")
     if lic:
-        print(
-            f"license        {lic['license_id']} (serial {lic['serial']}): {lic['nodes']} nodes, {lic['remote_clusters']} remote clusters"
-        )
+        limits = f"{plural(lic['nodes'], 'node')}, {plural(lic['remote_clusters'], 'remote cluster')}"
+        print(f"license        {lic['license_id']} (serial {lic['serial']}): {limits}")
         o = out["overage"]
-        print(f"overage        {o['nodes']} nodes, {o['clusters']} remote clusters" if out["over"] else "overage        none")
+        print(
+            f"overage        {plural(o['nodes'], 'node')}, {plural(o['clusters'], 'remote cluster')}"
+            if out["over"]
+            else "overage        none"
+        )
     return EXIT_OK
 
 

@@ -18,7 +18,7 @@ from .. import store as s
 from ..ledger import Ledger, not_found, stamp
 
 _ACTIVE_KEY = select(s.signing_keys.c.kid, s.signing_keys.c.seed).where(s.signing_keys.c.state == "active")
-_NO_KEY = "this vendor has no signing key yet: run 'licensor vendor init' first"
+_NO_KEY = "This vendor has no signing key yet: run 'licensor vendor init' first"
 
 
 class KeyService:
@@ -32,7 +32,7 @@ class KeyService:
             row = c.execute(select(s.signing_keys.c.kid).where(s.signing_keys.c.state == "active")).first()
             if row is not None:
                 raise UsageError(
-                    f"this vendor already has signing key {row.kid}: keep it (its keys are in the field); "
+                    f"This vendor already has signing key {row.kid}: keep it (its keys are in the field); "
                     "to change keys use 'licensor vendor rotate-key'"
                 )
             key = key or VendorKey.generate()
@@ -106,7 +106,7 @@ class KeyService:
         with self.ledger.tx() as c:
             row = self._row(c, kid)
             if row.state == "active":
-                raise Conflict(f"{kid} is the active signing key: rotate to a new key before removing it")
+                raise Conflict(f"Key {kid} is the active signing key: rotate to a new key before removing it")
             c.execute(
                 update(s.signing_keys).where(s.signing_keys.c.kid == kid).values(state="removed", seed=None, removed_at=self.ledger.clock())
             )

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, Field
 
+from ...filenames import content_disposition
 from ...license import LicenseType
 from ...server.inputs import Clusters, GraceDays, Moment, Months, Nodes
 from ...terms import Overrides
@@ -90,7 +91,7 @@ def get_license(license_id: str, p: Reader, svc: Issuer) -> dict[str, Any]:
 @router.get("/licenses/{license_id}/file", summary="download the license file", response_class=PlainTextResponse)
 def license_file(license_id: str, p: Reader, svc: Issuer) -> PlainTextResponse:
     issued = svc.licenses.issued(license_id)
-    return PlainTextResponse(issued.file, headers={"Content-Disposition": f'attachment; filename="license-{license_id}.txt"'})
+    return PlainTextResponse(issued.file, headers={"Content-Disposition": content_disposition(issued.filename)})
 
 
 @router.post("/licenses/{license_id}/renew", status_code=201, summary="renew: next serial, term extended")

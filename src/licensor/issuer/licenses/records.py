@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from ...filenames import license_filename
 from ...license import License, fmt_time, license_file
 from ...terms import license_state
 
@@ -23,10 +24,17 @@ class Issued:
     plan: str | None = None
     issued_by: str = ""
     superseded_by: str | None = None
+    cluster_name: str = ""  # the installation's, from its request code: part of the file name
 
     @property
     def file(self) -> str:
         return license_file(self.license, self.token)
+
+    @property
+    def filename(self) -> str:
+        """What the license file is called when downloaded or mailed: ``acme-prod-eu-west-serial2.lic``."""
+        lic = self.license
+        return license_filename(lic.customer, self.cluster_name, lic.serial, lic.installation_id)
 
     def as_dict(self) -> dict[str, Any]:
         """The same record as ``LicenseService.get`` shows, without reading it back (its state as of its issue)."""

@@ -183,7 +183,7 @@ class LicenseService:
         """The stored row and the license, refused when a newer license superseded it (``what``: renew, rehost)."""
         row = self._license_row(c, license_id)
         if row.superseded_by:
-            raise Conflict(f"license {row.license_id} was superseded by {row.superseded_by}: {what} that one instead")
+            raise Conflict(f"License {row.license_id} was superseded by {row.superseded_by}: {what} that one instead")
         return row, _model(row)
 
     def _successor(
@@ -274,9 +274,9 @@ class LicenseService:
         def run(c: Connection) -> Issued:
             row, old = self._current(c, license_id, "rehost")
             if req.installation_id == old.installation_id:
-                raise Conflict("this request code comes from the installation the license is already for: renew it instead of rehosting")
+                raise Conflict("This request code comes from the installation the license is already for: renew it instead of rehosting")
             if req.product != old.product:
-                raise Conflict(f"the request code is for product {req.product}, the license for {old.product}: rehost within one product")
+                raise Conflict(f"The request code is for product {req.product}, the license for {old.product}: rehost within one product")
             self.customers.learn(c, req, row.customer_id)
             t = license_terms("rehost", now, current=old, overrides=given)
             binding = default_binding(req.factors)
@@ -295,8 +295,19 @@ class LicenseService:
         """The license as signed, to download or send again."""
         with self.ledger.tx(write=False) as c:
             r = self._license_row(c, license_id)
+            cluster = c.execute(
+                select(s.installations.c.cluster_name).where(s.installations.c.installation_id == r.installation_id)
+            ).scalar()
         return Issued(
-            _model(r), r.token, r.kind, r.supersedes, kid=r.kid, plan=r.plan, issued_by=r.issued_by, superseded_by=r.superseded_by
+            _model(r),
+            r.token,
+            r.kind,
+            r.supersedes,
+            kid=r.kid,
+            plan=r.plan,
+            issued_by=r.issued_by,
+            superseded_by=r.superseded_by,
+            cluster_name=cluster or "",
         )
 
     def search(

@@ -98,7 +98,7 @@ async def preview(request: Request, p: Principal, form: FormData) -> Response:
     try:
         text = await upload_or_text(form, "file", "request_code", MAX_CODE)
         if not text.strip():
-            raise UsageError("no request code was given: paste the code (or the request file) or choose the file")
+            raise UsageError("No request code was given: paste the code (or the request file) or choose the file")
         ctx = await run_in_threadpool(preview_context, issuer(request), text)
     except (LicensorError, RecursionError) as e:
         return await issue_form(request, p, 422, error=refusal(e, "This request code cannot be used"), code_text=text)
@@ -218,7 +218,7 @@ async def download(request: Request, p: Principal, license_id: str) -> Response:
         issued = await run_in_threadpool(issuer(request).licenses.issued, license_id[:100])
     except LicensorError as e:
         return plain(f"{e.code}: {e.hint}", 404)
-    return attachment(issued.file, f"license-{issued.license.license_id}.txt")
+    return attachment(issued.file, issued.filename)
 
 
 @router.post("/licenses/{license_id}/renew")
@@ -244,7 +244,7 @@ async def rehost(request: Request, p: Principal, form: FormData, license_id: str
     try:
         text = await upload_or_text(form, "file", "request_code", MAX_CODE)
         if not text.strip():
-            raise UsageError("paste the new installation's request code to rehost this license")
+            raise UsageError("Paste the new installation's request code to rehost this license")
         issued = await run_in_threadpool(lambda: issuer(request).licenses.rehost(license_id, text, actor=p.actor))
     except (LicensorError, RecursionError) as e:
         return await license_page(request, p, license_id, 422, error=refusal(e, "Not rehosted"))

@@ -53,11 +53,11 @@ class UsageService:
             inst = c.execute(select(s.installations).where(s.installations.c.installation_id == rep.installation_id)).first()
             if inst is None:
                 raise NotFound(
-                    f"installation {rep.installation_id} is not known here: it never sent a request code to this issuer",
+                    f"Installation {rep.installation_id} is not known here: it never sent a request code to this issuer",
                     code="unknown_installation",
                 )
             if bytes(inst.public_key) != rep.public_key:
-                raise BadSignatureError(f"this report was not signed by installation {rep.installation_id}'s key")
+                raise BadSignatureError(f"This report was not signed by installation {rep.installation_id}'s key")
             lic = _license_of(c, rep)
             u = s.usage_reports
             dup = c.execute(

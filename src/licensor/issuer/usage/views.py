@@ -32,7 +32,7 @@ async def import_usage(request: Request, p: Principal, form: FormData) -> Respon
     try:
         text = await upload_or_text(form, "file", "report", 65536)
         if not text.strip():
-            raise UsageError("no usage report was given: paste it or choose the file")
+            raise UsageError("No usage report was given: paste it or choose the file")
         result = await run_in_threadpool(lambda: svc.import_report(text, actor=p.actor))
     except (LicensorError, RecursionError) as e:
         error = refusal(e, "Not imported")

@@ -92,7 +92,7 @@ def expiry(text: str) -> datetime | None:
         raise InvalidInput(f"'{text[:40]}' is not a date: use YYYY-MM-DD") from None
     if not in_range(t):
         raise InvalidInput(
-            f"the expiry date must lie from {EARLIEST.year}-01-01 to before {LATEST.year}-01-01: for no expiry, leave it empty "
+            f"The expiry date must lie from {EARLIEST.year}-01-01 to before {LATEST.year}-01-01: for no expiry, leave it empty "
             "and choose the perpetual type"
         )
     return t
