@@ -150,8 +150,8 @@ def test_the_download_is_named_after_the_cluster(run: Running, console: tuple[ht
         ("months", "1201", "Months must be a whole number from 1 to 1,200"),
         ("months", "0", "Months must be a whole number from 1 to 1,200"),
         ("remote_clusters", "-1", "Remote clusters must be a whole number from 0 to"),
-        ("email", "not an address", "the e-mail must be one plain address"),
-        ("name", "", "the contact name is empty"),
+        ("email", "not an address", "The e-mail must be one plain address"),
+        ("name", "", "The contact name is empty"),
     ],
 )
 def test_refusals_are_shown_inline_with_what_was_typed(console: tuple[httpx.Client, str], field: str, value: str, says: str) -> None:

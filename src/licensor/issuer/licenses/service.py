@@ -254,7 +254,7 @@ class LicenseService:
             row, old = self._current(c, license_id, "renew")
             if (old.installation_id, old.product) != (req.installation_id, req.product):
                 raise Conflict(
-                    f"license {license_id} is not for {req.product} on installation {req.installation_id}: renew from its own request code"
+                    f"License {license_id} is not for {req.product} on installation {req.installation_id}: renew from its own request code"
                 )
             self.customers.learn(c, req, row.customer_id)
             t = self._renewal_terms(c, row, old, given, now)
