@@ -83,6 +83,21 @@ seat_counts = Table(
     Column("held", Integer, nullable=False),
 )
 
+#: The newest refused join of each node and remote cluster that holds no seat since (``seats/refusals.py``): one row per
+#: id, written once per batch that refuses; a seat given to the id deletes it.
+seat_refusals = Table(
+    "seat_refusals",
+    metadata,
+    Column("kind", String(10), primary_key=True),
+    Column("seat_id", String(200), primary_key=True),
+    Column("code", String(60), nullable=False),
+    Column("allowed", Integer, nullable=False),  # the kind's limit when it was refused
+    Column("tries", Integer, nullable=False),  # refused joins since the first
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("refused_at", UTCDateTime, nullable=False),
+    Index("ix_seat_refusals_refused_at", "refused_at"),
+)
+
 #: Hash-chained audit log: each entry's hash covers its content and the previous hash.
 audit = Table(
     "audit",

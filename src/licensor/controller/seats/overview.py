@@ -1,0 +1,112 @@
+"""What the Seats page and the dashboard show: who was refused and why, how many more seats to ask for, the months' peaks.
+
+Read only, a few queries whatever the fleet's size: the refusals of the last ``refusals.KEEP`` (one row per id), the
+month peaks (one row per month and kind), the keys activated here and the newest refused activations.  The words
+come from the core (``licensor.seat_reasons``); the SVG from ``controller.web.chart``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+from sqlalchemy import select
+
+from ... import seat_reasons
+from ...license import parse_time
+from .. import audit
+from .. import store as s
+from . import refusals
+
+#: The Request code dialog the "Ask for more" link opens (``license/views.py``), prefilled by ``nodes`` and ``remote_clusters``.
+REQUEST_DIALOG = "/settings/license/request"
+#: At most this many refused ids are listed (the counts cover all of them).
+SHOWN = 500
+#: At most this many months are charted (the newest).
+MONTHS = 12
+#: The newest refused activations read to group them by code.
+ACTIVATIONS = 500
+
+
+def refused(store: s.Store, now: datetime, limits: dict[str, int]) -> dict[str, Any]:
+    """The refused nodes and clusters (each once, newest first, with the reason in words), their groups and the ask link."""
+    with store.tx() as c:
+        rows = refusals.recent(c, now)
+    for r in rows:
+        r["noun"] = seat_reasons.noun(r["kind"])
+        r["reason"] = seat_reasons.reason(r["kind"], r["code"], r["allowed"])
+    triples = [(r["kind"], r["code"], r["allowed"]) for r in rows]
+    wanted = seat_reasons.more_seats(triples)
+    return {
+        "refused": rows[:SHOWN],
+        "refused_total": len(rows),
+        "groups": seat_reasons.groups(triples),
+        "wanted": wanted,
+        "ask": ask_link(limits, wanted),
+    }
+
+
+def ask_link(limits: dict[str, int], wanted: dict[str, int]) -> dict[str, str] | None:
+    """The link to the Request code dialog asking for the limits plus the refused (None: more seats would admit nobody)."""
+    if not any(wanted.values()):
+        return None
+    query = {"nodes": limits.get("node", 0) + wanted.get("node", 0), "remote_clusters": limits.get("cluster", 0) + wanted.get("cluster", 0)}
+    parts = [f"{wanted[k]:,} more {seat_reasons.noun(k)}{'' if wanted[k] == 1 else 's'}" for k in ("node", "cluster") if wanted.get(k)]
+    return {"href": f"{REQUEST_DIALOG}?{urlencode(query)}", "text": "Ask for " + " and ".join(parts)}
+
+
+def month_limits(months: Sequence[str], keys: Sequence[tuple[datetime, int, int]]) -> list[tuple[int, int] | None]:
+    """For each ``YYYY-MM`` month, the (nodes, remote clusters) of the newest key activated before it ended (None: none yet)."""
+    ordered = sorted(keys)
+    out: list[tuple[int, int] | None] = []
+    for m in months:
+        year, mon = int(m[:4]), int(m[5:7])
+        end = datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=UTC)
+        before = [(n, rc) for at, n, rc in ordered if at < end]
+        out.append(before[-1] if before else None)
+    return out
+
+
+def _months(first: str, now: datetime) -> list[str]:
+    """Every month from ``first`` to ``now``'s, the newest ``MONTHS`` of them."""
+    y, m = int(first[:4]), int(first[5:7])
+    last = (now.year, now.month)
+    out = []
+    while (y, m) <= last:
+        out.append(f"{y:04d}-{m:02d}")
+        y, m = (y + 1, 1) if m == 12 else (y, m + 1)
+    return out[-MONTHS:]
+
+
+def peaks(store: s.Store, now: datetime, history: Sequence[dict[str, Any]]) -> dict[str, list[tuple[str, int, int | None]]]:
+    """Per kind, ``(month, peak, limit)`` for the charted months (a month without a recorded peak: 0)."""
+    with store.tx() as c:
+        rows = [(r.month, r.kind, int(r.peak)) for r in c.execute(select(s.usage.c.month, s.usage.c.kind, s.usage.c.peak))]
+    keys = [(parse_time(h["activated_at"]), int(h["nodes"]), int(h["remote_clusters"])) for h in history if "nodes" in h]
+    starts = [r[0] for r in rows] + [k[0].astimezone(UTC).strftime("%Y-%m") for k in keys]
+    months = _months(min(starts), now) if starts else [now.astimezone(UTC).strftime("%Y-%m")]
+    limits = month_limits(months, keys)
+    got = {(m, k): p for m, k, p in rows}
+    return {
+        kind: [
+            (m, got.get((m, kind), 0), None if lim is None else lim[0 if kind == "node" else 1])
+            for m, lim in zip(months, limits, strict=True)
+        ]
+        for kind in ("node", "cluster")
+    }
+
+
+def activations(store: s.Store) -> list[dict[str, Any]]:
+    """The refused activations (pasted keys) grouped by code, newest first: how many, when last, and the newest hint."""
+    with store.tx() as c:
+        items = audit.entries(c, limit=ACTIVATIONS, event="activation_refused")
+    by: dict[str, dict[str, Any]] = {}
+    for e in items:  # newest first: the first of a code is its newest
+        g = by.setdefault(e["code"], {"code": e["code"], "count": 0, "at": e["at"], "hint": e["detail"]})
+        g["count"] += 1
+    for g in by.values():
+        hint = str(g["hint"]).rstrip(".")
+        g["words"] = hint[:1].upper() + hint[1:] if hint else "The key was refused"
+    return list(by.values())
