@@ -29,9 +29,9 @@ class Point:
 
 
 def _scale(points: Sequence[Point]) -> int:
-    """The top of the value axis: the largest peak or limit, rounded up to a round number (at least 1)."""
+    """The top of the value axis: the largest peak or limit, rounded up to two significant figures (at least 1)."""
     top = max([1, *(p.peak for p in points), *(p.limit or 0 for p in points)])
-    step = 10 ** max(0, len(str(top)) - 1)
+    step = 10 ** max(0, len(str(top)) - 2)
     return int(-(-top // step) * step)
 
 
