@@ -3,7 +3,7 @@
 Pure, no I/O.  The codes are those ``seats.decide`` answers a refused join with: ``limit_reached`` and
 ``clusters_not_licensed`` (the limit), ``seat_taken`` (another agent holds the id's seat) and the verdict state
 of a license that admits nobody new (``policy.STATES``: ``expired``, ``grace``, ``missing`` …).  ``allowed`` is
-the kind's limit when the join was refused.  ``wanted`` counts the refusals that more seats would have admitted.
+the kind's limit when the join was refused.  ``groups`` and ``more_seats`` take refusals counted per kind, code and limit.
 """
 
 from __future__ import annotations
@@ -74,21 +74,22 @@ class Group:
     words: str
 
 
-def groups(refused: Iterable[tuple[str, str, int]]) -> list[Group]:
-    """Group ``(kind, code, allowed)`` refusals (newest first): nodes before remote clusters, the largest group first."""
+def groups(refused: Iterable[tuple[str, str, int, int]]) -> list[Group]:
+    """Group ``(kind, code, allowed, count)`` refusals, newest first: per kind and code, the count summed and the limit of
+    the newest; nodes before remote clusters, the largest group first."""
     counts: Counter[tuple[str, str]] = Counter()
     allowed: dict[tuple[str, str], int] = {}
-    for kind, code, lim in refused:
-        counts[(kind, code)] += 1
+    for kind, code, lim, n in refused:
+        counts[(kind, code)] += n
         allowed.setdefault((kind, code), lim)
     order = sorted(counts, key=lambda k: (k[0] != "node", -counts[k], k[1]))
     return [Group(k, c, counts[(k, c)], allowed[(k, c)], summary(k, c, counts[(k, c)], allowed[(k, c)])) for k, c in order]
 
 
-def more_seats(refused: Iterable[tuple[str, str, int]]) -> dict[str, int]:
-    """Per kind, the refusals more seats would have admitted (the limit codes): what to ask the vendor for."""
+def more_seats(refused: Iterable[tuple[str, str, int, int]]) -> dict[str, int]:
+    """Per kind, the ``(kind, code, allowed, count)`` refusals more seats would have admitted (the limit codes): what to ask for."""
     wanted = dict.fromkeys(("node", "cluster"), 0)
-    for kind, code, _ in refused:
+    for kind, code, _, n in refused:
         if code in LIMIT_CODES:
-            wanted[kind] = wanted.get(kind, 0) + 1
+            wanted[kind] = wanted.get(kind, 0) + n
     return wanted

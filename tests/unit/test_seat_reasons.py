@@ -30,7 +30,8 @@ class TestReason:
 class TestGroups:
     def test_counts_and_plurals(self) -> None:
         """Groups count per kind and code, nodes first, the largest first, and say 'was' for one."""
-        refused = [("node", "limit_reached", 5)] * 3 + [("node", "seat_taken", 5), ("cluster", "clusters_not_licensed", 0)]
+        refused = [("node", "limit_reached", 5, 2), ("node", "seat_taken", 5, 1), ("cluster", "clusters_not_licensed", 0, 1)]
+        refused.insert(1, ("node", "limit_reached", 5, 1))
         assert [g.words for g in sr.groups(refused)] == [
             "3 nodes were refused because the license allows 5 nodes",
             "1 node was refused because another agent holds the seat of their node id",
@@ -39,11 +40,16 @@ class TestGroups:
 
     def test_the_newest_refusal_gives_the_group_its_limit(self) -> None:
         """Refusals come newest first: the group says the limit of the newest."""
-        (g,) = sr.groups([("node", "limit_reached", 7), ("node", "limit_reached", 5)])
-        assert (g.count, g.allowed) == (2, 7)
+        (g,) = sr.groups([("node", "limit_reached", 7, 2), ("node", "limit_reached", 5, 3)])
+        assert (g.count, g.allowed) == (5, 7)
 
     def test_only_the_limit_asks_for_more_seats(self) -> None:
         """More seats would admit the joins refused at the limit, not a taken id or an expired license."""
-        refused = [("node", "limit_reached", 5), ("node", "seat_taken", 5), ("node", "expired", 5), ("cluster", "clusters_not_licensed", 0)]
-        assert sr.more_seats(refused) == {"node": 1, "cluster": 1}
+        refused = [
+            ("node", "limit_reached", 5, 3),
+            ("node", "seat_taken", 5, 1),
+            ("node", "expired", 5, 4),
+            ("cluster", "clusters_not_licensed", 0, 1),
+        ]
+        assert sr.more_seats(refused) == {"node": 3, "cluster": 1}
         assert sr.more_seats([]) == {"node": 0, "cluster": 0}

@@ -12,12 +12,12 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ... import seat_reasons
 from ...license import parse_time
-from .. import audit
 from .. import store as s
+from ..audit.chain import stamp
 from . import refusals
 
 #: The Request code dialog the "Ask for more" link opens (``license/views.py``), prefilled by ``nodes`` and ``remote_clusters``.
@@ -31,18 +31,21 @@ ACTIVATIONS = 500
 
 
 def refused(store: s.Store, now: datetime, limits: dict[str, int]) -> dict[str, Any]:
-    """The refused nodes and clusters (each once, newest first, with the reason in words), their groups and the ask link."""
+    """The refused nodes and clusters (each once, the newest ``SHOWN``, with the reason in words), their groups and the ask link."""
     with store.tx() as c:
-        rows = refusals.recent(c, now)
+        rows = refusals.recent(c, now, SHOWN)
+        counted = refusals.counted(c, now)
+    words: dict[tuple[str, str, int], str] = {}
     for r in rows:
-        r["noun"] = seat_reasons.noun(r["kind"])
-        r["reason"] = seat_reasons.reason(r["kind"], r["code"], r["allowed"])
-    triples = [(r["kind"], r["code"], r["allowed"]) for r in rows]
-    wanted = seat_reasons.more_seats(triples)
+        key = (r["kind"], r["code"], r["allowed"])
+        if key not in words:
+            words[key] = seat_reasons.reason(*key)
+        r["noun"], r["reason"] = seat_reasons.noun(r["kind"]), words[key]
+    wanted = seat_reasons.more_seats(counted)
     return {
-        "refused": rows[:SHOWN],
-        "refused_total": len(rows),
-        "groups": seat_reasons.groups(triples),
+        "refused": rows,
+        "refused_total": sum(n for *_, n in counted),
+        "groups": seat_reasons.groups(counted),
         "wanted": wanted,
         "ask": ask_link(limits, wanted),
     }
@@ -100,11 +103,13 @@ def peaks(store: s.Store, now: datetime, history: Sequence[dict[str, Any]]) -> d
 
 def activations(store: s.Store) -> list[dict[str, Any]]:
     """The refused activations (pasted keys) grouped by code, newest first: how many, when last, and the newest hint."""
+    a = s.audit
+    q = select(a.c.at, a.c.code, a.c.detail).where(text(s.ACTIVATION_REFUSED)).order_by(a.c.id.desc()).limit(ACTIVATIONS)
     with store.tx() as c:
-        items = audit.entries(c, limit=ACTIVATIONS, event="activation_refused")
+        items = c.execute(q).all()
     by: dict[str, dict[str, Any]] = {}
-    for e in items:  # newest first: the first of a code is its newest
-        g = by.setdefault(e["code"], {"code": e["code"], "count": 0, "at": e["at"], "hint": e["detail"]})
+    for at, code, detail in items:  # newest first: the first of a code is its newest
+        g = by.setdefault(code, {"code": code, "count": 0, "at": stamp(at), "hint": detail})
         g["count"] += 1
     for g in by.values():
         hint = str(g["hint"]).rstrip(".")

@@ -13,8 +13,9 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Insert, and_, bindparam, delete, select
+from sqlalchemy import Insert, String, and_, bindparam, delete, func, select
 from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.engine import Connection
 
 from .. import store as s
@@ -24,6 +25,8 @@ KEEP = timedelta(days=7)
 
 _t = s.seat_refusals
 _FORGET = delete(_t).where(and_(_t.c.kind == bindparam("b_kind"), _t.c.seat_id.in_(bindparam("b_ids", expanding=True))))
+# PostgreSQL: the ids as one array parameter, so a batch of 1,000 seats is not a statement of 1,000 parameters to plan.
+_FORGET_PG = delete(_t).where(and_(_t.c.kind == bindparam("b_kind"), _t.c.seat_id == func.any(bindparam("b_ids", type_=ARRAY(String)))))
 _PRUNE = delete(_t).where(_t.c.refused_at < bindparam("b_before"))
 _UPSERTS: dict[str, Insert] = {}
 
@@ -55,7 +58,7 @@ def record(c: Connection, kind: str, refused: Sequence[tuple[str, str]], allowed
 
 def forget(c: Connection, kind: str, ids: Iterable[str]) -> None:
     """The ids were given a seat: they are no longer refused.  One statement."""
-    c.execute(_FORGET, {"b_kind": kind, "b_ids": list(ids)})
+    c.execute(_FORGET_PG if c.dialect.name == "postgresql" else _FORGET, {"b_kind": kind, "b_ids": list(ids)})
 
 
 def prune(c: Connection, now: datetime) -> int:
@@ -63,7 +66,21 @@ def prune(c: Connection, now: datetime) -> int:
     return int(c.execute(_PRUNE, {"b_before": now - KEEP}).rowcount or 0)
 
 
-def recent(c: Connection, now: datetime) -> list[dict[str, Any]]:
-    """The refusals of the last ``KEEP``, newest first: one per id."""
-    q = select(_t).where(_t.c.refused_at >= now - KEEP).order_by(_t.c.refused_at.desc(), _t.c.kind, _t.c.seat_id)
-    return [dict(r._mapping) for r in c.execute(q)]
+def recent(c: Connection, now: datetime, limit: int) -> list[dict[str, Any]]:
+    """The newest ``limit`` refusals of the last ``KEEP``, newest first: one per id."""
+    cols = (_t.c.kind, _t.c.seat_id, _t.c.code, _t.c.allowed, _t.c.tries, _t.c.refused_at)
+    q = select(*cols).where(_t.c.refused_at >= now - KEEP).order_by(_t.c.refused_at.desc()).limit(limit)
+    names = [col.name for col in cols]
+    return [dict(zip(names, r, strict=True)) for r in c.execute(q)]
+
+
+def counted(c: Connection, now: datetime) -> list[tuple[str, str, int, int]]:
+    """The refusals of the last ``KEEP`` counted per ``(kind, code, allowed)``, the newest group first."""
+    newest = func.max(_t.c.refused_at)
+    q = (
+        select(_t.c.kind, _t.c.code, _t.c.allowed, func.count(), newest)
+        .where(_t.c.refused_at >= now - KEEP)
+        .group_by(_t.c.kind, _t.c.code, _t.c.allowed)
+        .order_by(newest.desc())
+    )
+    return [(str(k), str(code), int(a), int(n)) for k, code, a, n, _ in c.execute(q)]

@@ -60,7 +60,7 @@ def usage_chart(points: Sequence[Point], *, noun: str, title: str, ident: str = 
     ]
     for v in sorted({0, top // 2, top}):
         out.append(f'<line x1="{_LEFT}" y1="{y(v)}" x2="{WIDTH - _RIGHT}" y2="{y(v)}" stroke="#d5dae3" stroke-width="1"/>')
-        out.append(f'<text x="{_LEFT - 6}" y="{y(v) + 4}" text-anchor="end" font-size="12" fill="currentColor">{v:,}</text>')
+        out.append(f'<text x="{_LEFT - 6}" y="{y(v) + 4}" text-anchor="end" font-size="14" fill="currentColor">{v:,}</text>')
     slot = plot_w / max(1, len(points))
     bar_w = max(2.0, min(48.0, slot * 0.6))
     every = max(1, -(-len(points) * 70 // plot_w))  # a label every few months when they would overlap
@@ -78,7 +78,7 @@ def usage_chart(points: Sequence[Point], *, noun: str, title: str, ident: str = 
         if i % every == 0:
             cx = _LEFT + slot * i + slot / 2
             out.append(
-                f'<text x="{cx:.1f}" y="{HEIGHT - 12}" text-anchor="middle" font-size="12" fill="currentColor">{escape(p.label)}</text>'
+                f'<text x="{cx:.1f}" y="{HEIGHT - 12}" text-anchor="middle" font-size="14" fill="currentColor">{escape(p.label)}</text>'
             )
     out.append(f'<line x1="{_LEFT}" y1="{base}" x2="{WIDTH - _RIGHT}" y2="{base}" stroke="currentColor" stroke-width="1"/>')
     out.append("</svg>")

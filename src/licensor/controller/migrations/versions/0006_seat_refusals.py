@@ -1,4 +1,5 @@
-"""Seat refusals: the newest refused join of each node and remote cluster still without a seat, for the Seats page.
+"""Seat refusals: the newest refused join of each node and remote cluster still without a seat, for the Seats page; and a
+partial index of the refused activations in the audit log (the other entries are not indexed by it).
 
 Revision ID: 0006
 Revises: 0005
@@ -29,7 +30,10 @@ def upgrade() -> None:
         sa.Column("refused_at", TS, nullable=False),
     )
     op.create_index("ix_seat_refusals_refused_at", "seat_refusals", ["refused_at"])
+    where = sa.text("event = 'activation_refused'")
+    op.create_index("ix_audit_activation_refused", "audit", ["id"], sqlite_where=where, postgresql_where=where)
 
 
 def downgrade() -> None:
+    op.drop_index("ix_audit_activation_refused", "audit")
     op.drop_table("seat_refusals")
