@@ -174,3 +174,36 @@ class TestRecording:
                 assert sorted(r.seat_id for r in c.execute(select(s.seat_refusals))) == ["y", "z"]
         finally:
             svc.store.close()
+
+
+class TestScale:
+    def test_the_page_reads_the_same_few_rows_whatever_the_refused(self, database_url: str) -> None:
+        """The Seats page's queries do not grow with the refused: the same statements for 4 and for 700, and at most
+        ``SHOWN`` rows listed while the counts cover all of them."""
+        from licensor.controller.host import collect_factors
+        from licensor.controller.license.service import ControllerService
+        from licensor.controller.seats import overview
+        from licensor.controller.store import Store
+        from licensor.testing import TestVendor
+
+        vendor = TestVendor()
+        svc = ControllerService(Store(database_url), factors=collect_factors())
+        svc.init(vendor.keyring, product="demo")
+        with svc.store.tx() as c:
+            inst = svc.installation(c)
+        svc.activate(vendor.issue(inst, nodes=3, now=svc.clock()))
+        ctl = Controller(svc)
+        try:
+            ctl.apply([Op("join", "node", f"n{i}") for i in range(7)])
+            overview.seats_overview(ctl)  # the verdict is read once and cached
+            with _statements(ctl) as few:
+                small = overview.seats_overview(ctl)
+            ctl.apply([Op("join", "node", f"m{i}") for i in range(overview.SHOWN + 196)])
+            with _statements(ctl) as many:
+                big = overview.seats_overview(ctl)
+            assert len(few) == len(many)
+            assert (small["refused_total"], len(small["refused"])) == (4, 4)
+            assert (big["refused_total"], len(big["refused"])) == (overview.SHOWN + 200, overview.SHOWN)
+            assert big["ask"]["href"] == f"/settings/license/request?nodes={3 + overview.SHOWN + 200}&remote_clusters=0"
+        finally:
+            svc.store.close()

@@ -1,10 +1,10 @@
-"""The peaks chart (``controller.web.chart.usage_chart``): well-formed SVG that names itself and draws every point."""
+"""The peaks chart (``controller.usage.chart.usage_chart``): well-formed SVG that names itself and draws every point."""
 
 from __future__ import annotations
 
 import xml.etree.ElementTree as ET
 
-from licensor.controller.web.chart import BAR, LIMIT, OVER, Point, describe, usage_chart
+from licensor.controller.usage.chart import BAR, LIMIT, OVER, Point, describe, usage_chart
 
 
 def _svg(points: list[Point]) -> ET.Element:

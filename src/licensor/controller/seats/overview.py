@@ -2,7 +2,7 @@
 
 Read only, a few queries whatever the fleet's size: the refusals of the last ``refusals.KEEP`` (one row per id), the
 month peaks (one row per month and kind), the keys activated here and the newest refused activations.  The words
-come from the core (``licensor.seat_reasons``); the SVG from ``controller.web.chart``.
+come from the core (``licensor.seat_reasons``); the SVG from ``controller.usage.chart``.
 """
 
 from __future__ import annotations
@@ -18,6 +18,8 @@ from ... import seat_reasons
 from ...license import parse_time
 from .. import store as s
 from ..audit.chain import stamp
+from ..runtime import Controller
+from ..usage.chart import Point, usage_chart
 from . import refusals
 
 #: The Request code dialog the "Ask for more" link opens (``license/views.py``), prefilled by ``nodes`` and ``remote_clusters``.
@@ -115,3 +117,39 @@ def activations(store: s.Store) -> list[dict[str, Any]]:
         hint = str(g["hint"]).rstrip(".")
         g["words"] = hint[:1].upper() + hint[1:] if hint else "The key was refused"
     return list(by.values())
+
+
+def license_limits(ctl: Controller) -> dict[str, int]:
+    """The nodes and remote clusters of the key in force (0 without one), whatever its state: what a request asks more than."""
+    lic = ctl.verdict().license
+    return {"node": lic.nodes if lic else 0, "cluster": lic.remote_clusters if lic else 0}
+
+
+def refused_of(ctl: Controller) -> dict[str, Any]:
+    """The refused nodes and clusters, their groups and the ask link (the dashboard shows these too)."""
+    return refused(ctl.store, ctl.clock(), license_limits(ctl))
+
+
+def seats_overview(ctl: Controller) -> dict[str, Any]:
+    """Everything the Seats page shows."""
+    shown = refused_of(ctl)
+    months = peaks(ctl.store, ctl.clock(), ctl.svc.history())
+    charts = []
+    for kind, title in (
+        ("node", "Nodes used against the limit, by month"),
+        ("cluster", "Remote clusters used against the limit, by month"),
+    ):
+        points = [Point(m, p, lim) for m, p, lim in months[kind]]
+        if kind == "cluster" and not any(p.peak or p.limit for p in points):
+            continue  # no remote cluster allowed or seen: no chart to read
+        noun = "node" if kind == "node" else "remote cluster"
+        charts.append(
+            {
+                "kind": kind,
+                "title": title,
+                "points": points,
+                "svg": usage_chart(points, noun=noun, title=title, ident=f"chart-{kind}"),
+            }
+        )
+    shown.update(charts=charts, activations=activations(ctl.store))
+    return shown

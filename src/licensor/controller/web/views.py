@@ -20,7 +20,7 @@ from ...web import Session, form_text, redirect, refusal
 from ..license.config import configuration, set_configuration
 from ..runtime import Controller
 from ..seats import overview
-from ..seats.views import refused_of
+from ..seats.overview import refused_of
 from .shell import build_date, console, shell, show
 
 router = APIRouter(include_in_schema=False)
