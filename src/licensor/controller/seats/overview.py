@@ -32,10 +32,10 @@ MONTHS = 12
 ACTIVATIONS = 500
 
 
-def refused(store: s.Store, now: datetime, limits: dict[str, int]) -> dict[str, Any]:
+def refused(store: s.Store, now: datetime, limits: dict[str, int], shown: int = SHOWN) -> dict[str, Any]:
     """The refused nodes and clusters (each once, the newest ``SHOWN``, with the reason in words), their groups and the ask link."""
     with store.tx() as c:
-        rows = refusals.recent(c, now, SHOWN)
+        rows = refusals.recent(c, now, shown) if shown else []
         counted = refusals.counted(c, now)
     words: dict[tuple[str, str, int], str] = {}
     for r in rows:
@@ -125,9 +125,9 @@ def license_limits(ctl: Controller) -> dict[str, int]:
     return {"node": lic.nodes if lic else 0, "cluster": lic.remote_clusters if lic else 0}
 
 
-def refused_of(ctl: Controller) -> dict[str, Any]:
+def refused_of(ctl: Controller, shown: int = SHOWN) -> dict[str, Any]:
     """The refused nodes and clusters, their groups and the ask link (the dashboard shows these too)."""
-    return refused(ctl.store, ctl.clock(), license_limits(ctl))
+    return refused(ctl.store, ctl.clock(), license_limits(ctl), shown)
 
 
 def seats_overview(ctl: Controller) -> dict[str, Any]:

@@ -16,7 +16,7 @@ router = APIRouter(include_in_schema=False)
 
 
 def _seat_page(ctl: Controller, kind: str) -> dict[str, Any]:
-    more = refused_of(ctl)
+    more = refused_of(ctl, shown=0)  # the groups only
     return {"items": ctl.seats(kind), "kind": kind, "groups": [g for g in more["groups"] if g.kind == kind]}
 
 

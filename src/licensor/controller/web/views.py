@@ -28,7 +28,7 @@ router = APIRouter(include_in_schema=False)
 
 def refusals(ctl: Controller) -> dict[str, Any]:
     """The dashboard's refusals: the refused nodes and clusters in groups (the Seats page lists them) and the refused activations."""
-    shown = refused_of(ctl)
+    shown = refused_of(ctl, shown=0)  # the groups only: the Seats page lists them
     return {"groups": shown["groups"], "ask": shown["ask"], "activations": overview.activations(ctl.store)}
 
 
