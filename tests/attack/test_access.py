@@ -160,6 +160,7 @@ CONTROLLER: dict[tuple[str, str], str] = {
     ("POST", "/settings/configuration"): "form",
     ("GET", "/nodes"): "page",
     ("GET", "/clusters"): "page",
+    ("GET", "/seats"): "page",
     ("GET", "/about"): "page",
 }
 
@@ -502,6 +503,7 @@ def _controller(url: str) -> Iterator[tuple[Matrix, dict[tuple[str, str], Call],
             ),
             ("GET", "/nodes"): Call("/nodes"),
             ("GET", "/clusters"): Call("/clusters"),
+            ("GET", "/seats"): Call("/seats"),
             ("GET", "/about"): Call("/about"),
         }
         yield Matrix("controller", CONTROLLER, CONTROLLER_POLICIES, send, app.state.controller.svc.store.engine), recipes, app, client

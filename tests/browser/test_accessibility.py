@@ -201,6 +201,7 @@ CONTROLLER: dict[str, Open] = {
     "dashboard": Goto("/"),
     "nodes": Goto("/nodes"),
     "clusters": Goto("/clusters"),
+    "seats": Goto("/seats"),
     "license": Goto("/settings/license"),
     "configuration": Goto("/settings/configuration"),
     "configuration-refused": Submit("/settings/configuration", {"#f-vendor_email": "not an e-mail"}, novalidate=True),

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, select, update
+from sqlalchemy import Boolean, Column, Index, Integer, LargeBinary, MetaData, String, Table, Text, select, text, update
 from sqlalchemy.engine import Connection
 
 from ..server.db import Database, UTCDateTime, make_engine
@@ -83,6 +83,24 @@ seat_counts = Table(
     Column("held", Integer, nullable=False),
 )
 
+#: The newest refused join of each node and remote cluster that holds no seat since (``seats/refusals.py``): one row per
+#: id, written once per batch that refuses; a seat given to the id deletes it.
+seat_refusals = Table(
+    "seat_refusals",
+    metadata,
+    Column("kind", String(10), primary_key=True),
+    Column("seat_id", String(200), primary_key=True),
+    Column("code", String(60), nullable=False),
+    Column("allowed", Integer, nullable=False),  # the kind's limit when it was refused
+    Column("tries", Integer, nullable=False),  # refused joins since the first
+    Column("first_at", UTCDateTime, nullable=False),
+    Column("refused_at", UTCDateTime, nullable=False),
+    Index("ix_seat_refusals_refused_at", "refused_at"),
+)
+
+#: The predicate of the audit's partial index of refused activations (a query must say it in these words to use it).
+ACTIVATION_REFUSED = "event = 'activation_refused'"
+
 #: Hash-chained audit log: each entry's hash covers its content and the previous hash.
 audit = Table(
     "audit",
@@ -95,6 +113,9 @@ audit = Table(
     Column("detail", Text, nullable=False, default=""),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # Only the refused activations are indexed (a partial index): the pages find them without reading every join's entry,
+    # and an entry of any other event costs no index write.
+    Index("ix_audit_activation_refused", "id", sqlite_where=text(ACTIVATION_REFUSED), postgresql_where=text(ACTIVATION_REFUSED)),
 )
 
 #: Peak seats per month and kind, for the usage report.

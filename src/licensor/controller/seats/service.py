@@ -25,7 +25,7 @@ from ...policy import Verdict
 from .. import audit
 from .. import store as s
 from ..license.verdicts import Verdicts
-from . import store
+from . import refusals, store
 
 Outcome = seats.Outcome
 
@@ -104,8 +104,18 @@ class Seats:
             store.rekey(c, kind, [(r, addr.get(r, ""), seats.digest(keys[r])) for r in d.rekeyed], now)
         if d.peak is not None:
             store.record_peak(c, kind, d.peak, now, self.peaks)
+        self._note_refusals(c, kind, reqs, d, verdict, now)
         entries.extend(audit.Entry(*e) for e in d.events)
         return [replace(o, secret=keys[r.id]) if o.status == "admitted" else o for r, o in zip(reqs, d.outcomes, strict=True)]
+
+    @staticmethod
+    def _note_refusals(c: Connection, kind: str, reqs: list[seats.Request], d: seats.Decision, verdict: Verdict, now: datetime) -> None:
+        """The Seats page's bookkeeping (``refusals``): at most one statement for the seats given, one for the joins refused."""
+        if d.seated or d.rekeyed:
+            refusals.forget(c, kind, (*d.seated, *d.rekeyed))
+        refused = [(r.id, o.code) for r, o in zip(reqs, d.outcomes, strict=True) if o.status == "refused" and r.op == "join"]
+        if refused:
+            refusals.record(c, kind, refused, seats.limit(verdict, kind), now)
 
     @staticmethod
     def _load(c: Connection, kind: str, ops: list[Op], verdict: Verdict, now: datetime) -> tuple[dict[str, seats.Holder], int]:
@@ -134,6 +144,7 @@ class Seats:
 
     def _check_counts(self, c: Connection, now: datetime) -> dict[str, tuple[int | None, int]]:
         wrong = store.check_counts(c, now)
+        refusals.prune(c, now)
         self.counts_checked = time.monotonic()
         return wrong
 

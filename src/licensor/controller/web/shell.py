@@ -28,6 +28,7 @@ NAV = [
     ("/", "Dashboard"),
     ("/nodes", "Nodes"),
     ("/clusters", "Clusters"),
+    ("/seats", "Seats"),
     ("/settings/license", "License"),
     ("/settings/configuration", "Configuration"),
     ("/about", "About"),

@@ -1,6 +1,6 @@
 """The console's own pages: the dashboard, the configuration and about.
 
-GET  /                                  dashboard: license state, seats used / limit, days left, recent refusals
+GET  /                                  dashboard: license state, seats used / limit, days left, refusals (in words, deduplicated)
 GET  /settings/configuration  POST …    cluster name (carried by request codes), the vendor's licensing address
 GET  /about                             version, build date, license, maintenance end and whether this build is covered
 """
@@ -20,22 +20,23 @@ from ...web import Session, form_text, redirect, refusal
 from ..build import coverage
 from ..license.config import configuration, set_configuration
 from ..runtime import Controller
+from ..seats import overview
+from ..seats.overview import refused_of
 from .shell import build_date, console, shell, show
 
 router = APIRouter(include_in_schema=False)
 
 
-def recent_refusals(ctl: Controller, limit: int = 10) -> list[dict[str, Any]]:
-    """The newest refused joins and activations, newest first."""
-    items = ctl.audit_entries(limit, "refused") + ctl.audit_entries(limit, "activation_refused")
-    items.sort(key=lambda e: e["id"], reverse=True)
-    return items[:limit]
+def refusals(ctl: Controller) -> dict[str, Any]:
+    """The dashboard's refusals: the refused nodes and clusters in groups (the Seats page lists them) and the refused activations."""
+    shown = refused_of(ctl, shown=0)  # the groups only: the Seats page lists them
+    return {"groups": shown["groups"], "ask": shown["ask"], "activations": overview.activations(ctl.store)}
 
 
 @router.get("/")
 @console.page
 async def dashboard(request: Request, sess: Session) -> Response:
-    return await show(request, sess, "dashboard.html", "Dashboard", more=lambda ctl: {"refusals": recent_refusals(ctl), "now": ctl.clock()})
+    return await show(request, sess, "dashboard.html", "Dashboard", more=lambda ctl: {**refusals(ctl), "now": ctl.clock()})
 
 
 @router.get("/settings/configuration")
