@@ -7,6 +7,8 @@ no state of its own: replicas share the database.
 """
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -21,6 +23,8 @@ from .customers.api import router as customers_api
 from .deps import SESSION_COOKIE
 from .keys.api import router as keys_api
 from .licenses.api import router as licenses_api
+from .reminders.api import router as reminders_api
+from .reminders.schedule import scheduled
 from .service import IssuerService
 from .settings import IssuerSettings, load_settings
 from .store import Store
@@ -49,7 +53,14 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
         session_ttl=timedelta(hours=settings.session_hours),
         group_commit=True,
     )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        async with scheduled(svc, settings):  # the reminder sweep, when [reminders] interval_minutes is set
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="licensor issuer",
         version=__version__,
         description="The vendor's license issuer: request codes in, signed license keys out.",
@@ -63,23 +74,24 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
     app.state.settings = settings
 
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
-    for router in (accounts_api, licenses_api, customers_api, catalog_api, keys_api, usage_api):
+    for router in (accounts_api, licenses_api, customers_api, catalog_api, keys_api, usage_api, reminders_api):
         _add_routes(app, router)
     mount_console(app)
     return app
 
 
 def mount_console(app: FastAPI) -> None:
-    """The vendor's web console: /login, /issue, /licenses, /customers, /installations, /keys, /usage."""
+    """The vendor's web console: /login, /issue, /licenses, /customers, /installations, /keys, /usage, /reminders."""
     from ..web import mount_static
     from .accounts.views import router as accounts_views
     from .customers.views import router as customers_views
     from .keys.views import router as keys_views
     from .licenses.views import router as licenses_views
+    from .reminders.views import router as reminders_views
     from .usage.views import router as usage_views
 
     mount_static(app)
-    for router in (accounts_views, licenses_views, customers_views, keys_views, usage_views):
+    for router in (accounts_views, licenses_views, customers_views, keys_views, usage_views, reminders_views):
         _add_routes(app, router)
 
 
