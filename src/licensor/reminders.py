@@ -41,7 +41,7 @@ MAX_WINDOW_DAYS = 3650
 
 #: Where the reminder of one license and expiry stands in the database (None: there is none yet).
 ReminderState = Literal["sending", "sent", "failed"]
-Verdict = Literal["due", "opted out", "no contact e-mail", "reminded", "being sent"]
+Verdict = Literal["due", "opted out", "no contact e-mail", "already reminded", "being sent"]
 
 
 @dataclass(frozen=True)
@@ -99,7 +99,7 @@ def decide(c: Candidate, now: datetime, window_days: int) -> Decision | None:
     elif not c.contact_email:
         verdict = "no contact e-mail"
     elif c.reminder == "sent":
-        verdict = "reminded"
+        verdict = "already reminded"
     elif c.reminder == "sending":
         verdict = "being sent"
     return Decision(c, c.expires, days_left(c.expires, now), verdict)

@@ -123,7 +123,7 @@ class TestOnce:
         clock.t = NOW + timedelta(days=5)  # later, still within the window
         restarted = replica(database_url, clock, stores)
         again = sweep(restarted, mailbox.port)
-        assert again.sent == [] and [(r["license_id"], r["verdict"]) for r in again.skipped] == [(due, "reminded")]
+        assert again.sent == [] and [(r["license_id"], r["verdict"]) for r in again.skipped] == [(due, "already reminded")]
         assert len(mailbox.messages) == 1
         [row] = rows(issuer)
         assert (row.license_id, row.state, row.attempts, row.recipient) == (due, "sent", 1, "ada@example.com")

@@ -65,7 +65,7 @@ class TestDecide:
         [
             ({"opted_out": True}, "opted out"),
             ({"contact_email": ""}, "no contact e-mail"),
-            ({"reminder": "sent"}, "reminded"),
+            ({"reminder": "sent"}, "already reminded"),
             ({"reminder": "sending"}, "being sent"),
             ({"opted_out": True, "reminder": "sent"}, "opted out"),
         ],
