@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import inspect, select
 from tests.helpers import free_port
 from tests.mailbox import Mailbox, smtp_server
 
@@ -252,3 +252,32 @@ class TestReplicas:
         assert sorted(mailed) == sorted(due)
         assert [r.state for r in rows(issuer)] == ["sent"] * 12
         assert len(audit(issuer, "reminder.sent")) == 12
+
+
+def downgrade(st: Store, revision: str) -> None:
+    from alembic import command
+
+    from licensor.issuer.migrate import _HERE
+    from licensor.server.db import alembic_config
+
+    with st.engine.begin() as conn:
+        command.downgrade(alembic_config(_HERE, engine=st.engine, connection=conn), revision)
+
+
+class TestMigration:
+    def test_0004_keeps_customers_opted_in_and_downgrades(self, database_url: str, clock: Clock, stores: list[Store]) -> None:
+        """0004 undone and done again on a database with a customer and a license: the customer is opted in, the license due."""
+        st = Store(database_url)
+        stores.append(st)
+        upgrade(st)
+        svc = IssuerService(st, clock=clock)
+        svc.init("test")
+        lid = issue(svc, 10)
+        downgrade(st, "0003")
+        with st.tx(write=False) as c:
+            assert "reminders_opt_out" not in {col["name"] for col in inspect(c).get_columns("customers")}
+            assert not inspect(c).has_table("reminders")
+        upgrade(st)
+        [cust] = svc.customers.customers()
+        assert cust["reminders"] is True
+        assert [d.candidate.license_id for d in svc.reminders.plan(WINDOW).due] == [lid]

@@ -20,8 +20,9 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("customers") as batch_op:
-        batch_op.add_column(sa.Column("reminders_opt_out", sa.Boolean(), nullable=False, server_default=sa.false()))
+    # A plain ADD COLUMN (with a constant default) on every backend: a batch copy of the table would have to drop
+    # "customers", which SQLite refuses while installations and licenses point at it.
+    op.add_column("customers", sa.Column("reminders_opt_out", sa.Boolean(), nullable=False, server_default=sa.false()))
     op.create_table(
         "reminders",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -46,5 +47,4 @@ def downgrade() -> None:
     op.drop_index("ix_reminders_claimed_at", table_name="reminders")
     op.drop_index("ix_reminders_state", table_name="reminders")
     op.drop_table("reminders")
-    with op.batch_alter_table("customers") as batch_op:
-        batch_op.drop_column("reminders_opt_out")
+    op.drop_column("customers", "reminders_opt_out")  # SQLite 3.35 and later drop a column in place
