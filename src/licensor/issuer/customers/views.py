@@ -7,10 +7,9 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData
 
-from ...errors import LicensorError
+from ...errors import LicensorError, NotFound
 from ...web import form_text, redirect, refusal
 from ..accounts.service import Principal
-from ..ledger import not_found as ledger_not_found
 from ..web import console, issuer, not_found, render
 
 router = APIRouter(include_in_schema=False)
@@ -31,19 +30,12 @@ async def set_reminders(request: Request, p: Principal, form: FormData, customer
     enabled = form_text(form, "enabled", 5) in ("1", "on", "true")
     try:
         if not (customer_id.isdigit() and len(customer_id) <= 9):
-            raise ledger_not_found(f"customer {customer_id[:20]}")
+            raise NotFound("")
         await run_in_threadpool(lambda: svc.set_reminders(int(customer_id), enabled, actor=p.actor))
-    except LicensorError as e:
+    except NotFound:
+        missing = NotFound(f"there is no customer {customer_id[:20]}: choose one from the list on this page")
         items = await run_in_threadpool(svc.customers)
-        return render(
-            request,
-            p,
-            "customers.html",
-            404 if e.code == "not_found" else 422,
-            page_title="Customers",
-            items=items,
-            error=refusal(e, "Not changed"),
-        )
+        return render(request, p, "customers.html", 404, page_title="Customers", items=items, error=refusal(missing, "Not changed"))
     return redirect("/customers")
 
 
