@@ -33,28 +33,26 @@ def _context(svc: IssuerService, settings: IssuerSettings) -> dict[str, Any]:
     }
 
 
-async def reminders_page(request: Request, p: Principal, code: int = 200, **extra: Any) -> Response:
+async def reminders_page(request: Request, p: Principal, code: int, **extra: Any) -> Response:
     ctx = await run_in_threadpool(_context, issuer(request), settings_of(request))
-    return render(request, p, "reminders.html", code, page_title="Expiry reminders", **{"error": None, "flash": None, **ctx, **extra})
+    ctx = {"error": None, "flash": None, "warning": None, **ctx, **extra}
+    return render(request, p, "reminders.html", code, page_title="Expiry reminders", **ctx)
 
 
-def _flash(sent: str, failed: str) -> str | None:
-    """The note after a sweep, from the counts in the address (anything else in it shows nothing)."""
+def _outcome(sent: str, failed: str) -> dict[str, str | None]:
+    """The notes after a sweep, from the counts in the address (anything else there shows none)."""
     if not (sent.isdigit() and failed.isdigit()):
-        return None
+        return {}
     n, bad = int(sent), int(failed)
-    if n == 0 and bad == 0:
-        return "No reminder was due: nothing was sent."
-    text = f"{plural(n, 'reminder')} sent."
-    if bad:
-        text += f" {plural(bad, 'reminder')} could not be sent: see the list below; the next sweep tries again."
-    return text
+    flash = "No reminder was due: nothing was sent." if n == 0 and bad == 0 else f"{plural(n, 'reminder')} sent." if n else None
+    warning = f"{plural(bad, 'reminder')} could not be sent: see the list below; the next sweep tries again." if bad else None
+    return {"flash": flash, "warning": warning}
 
 
 @router.get("/reminders")
 @console.page
 async def reminders(request: Request, p: Principal, sent: str = "", failed: str = "") -> Response:
-    return await reminders_page(request, p, flash=_flash(sent[:8], failed[:8]) if sent or failed else None)
+    return await reminders_page(request, p, 200, **_outcome(sent[:8], failed[:8]))
 
 
 @router.post("/reminders/run")
