@@ -23,8 +23,6 @@ from .customers.api import router as customers_api
 from .deps import SESSION_COOKIE
 from .keys.api import router as keys_api
 from .licenses.api import router as licenses_api
-from .reminders.api import router as reminders_api
-from .reminders.schedule import scheduled
 from .service import IssuerService
 from .settings import IssuerSettings, load_settings
 from .store import Store
@@ -56,6 +54,8 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from .reminders.schedule import scheduled
+
         async with scheduled(svc, settings):  # the reminder sweep, when [reminders] interval_minutes is set
             yield
 
@@ -74,9 +74,10 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
     app.state.settings = settings
 
     app.add_api_route("/healthz", healthz, methods=["GET"], include_in_schema=False)
-    for router in (accounts_api, licenses_api, customers_api, catalog_api, keys_api, usage_api, reminders_api):
+    for router in (accounts_api, licenses_api, customers_api, catalog_api, keys_api, usage_api):
         _add_routes(app, router)
     mount_console(app)
+    mount_reminders(app)
     return app
 
 
@@ -87,12 +88,20 @@ def mount_console(app: FastAPI) -> None:
     from .customers.views import router as customers_views
     from .keys.views import router as keys_views
     from .licenses.views import router as licenses_views
-    from .reminders.views import router as reminders_views
     from .usage.views import router as usage_views
 
     mount_static(app)
-    for router in (accounts_views, licenses_views, customers_views, keys_views, usage_views, reminders_views):
+    for router in (accounts_views, licenses_views, customers_views, keys_views, usage_views):
         _add_routes(app, router)
+
+
+def mount_reminders(app: FastAPI) -> None:
+    """Expiry reminders: ``/api/v1/reminders`` and the console's ``/reminders`` page."""
+    from .reminders.api import router as api
+    from .reminders.views import router as views
+
+    _add_routes(app, api)
+    _add_routes(app, views)
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:
