@@ -182,6 +182,9 @@ ISSUER: dict[tuple[str, str], str] = {
     ("GET", "/api/v1/installations"): "licenses:read",
     ("GET", "/api/v1/installations/{installation_id}"): "licenses:read",
     ("GET", "/api/v1/customers"): "licenses:read",
+    ("PUT", "/api/v1/customers/{customer_id}/reminders"): "licenses:write unsafe",
+    ("GET", "/api/v1/reminders"): "licenses:read",
+    ("POST", "/api/v1/reminders/sweep"): "licenses:write unsafe",
     ("GET", "/api/v1/products"): "licenses:read",
     ("PUT", "/api/v1/products/{name}"): "catalog:write unsafe",
     ("GET", "/api/v1/plans"): "licenses:read",
@@ -209,6 +212,9 @@ ISSUER: dict[tuple[str, str], str] = {
     ("POST", "/licenses/{license_id}/rehost"): "form",
     ("POST", "/licenses/{license_id}/send"): "form",
     ("GET", "/customers"): "page",
+    ("POST", "/customers/{customer_id}/reminders"): "form",
+    ("GET", "/reminders"): "page",
+    ("POST", "/reminders/run"): "form",
     ("GET", "/installations"): "page",
     ("GET", "/installations/{installation_id}"): "page",
     ("GET", "/keys"): "page",
@@ -556,6 +562,7 @@ def _issuer(url: str, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, 
     inst = InstallationKey.generate()
     issued = svc.issue(_request_code(inst), actor="test")
     lid = issued.license.license_id
+    customer_id = svc.customers.customers()[0]["id"]
     report = make_usage_report(inst, month="2026-01", peak_nodes=3, peak_clusters=0, now=datetime.now(UTC), license_id=lid, serial=1)
     store.close()
 
@@ -656,6 +663,11 @@ def _issuer(url: str, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, 
             ("GET", "/api/v1/installations"): Call("/api/v1/installations"),
             ("GET", "/api/v1/installations/{installation_id}"): Call(f"/api/v1/installations/{inst.id}"),
             ("GET", "/api/v1/customers"): Call("/api/v1/customers"),
+            ("PUT", "/api/v1/customers/{customer_id}/reminders"): Call(
+                f"/api/v1/customers/{customer_id}/reminders", json={"enabled": False}, check=lambda r: r.json()["reminders"] is False
+            ),
+            ("GET", "/api/v1/reminders"): Call("/api/v1/reminders", check=lambda r: r.json()["window_days"] == 30),
+            ("POST", "/api/v1/reminders/sweep"): Call("/api/v1/reminders/sweep", json={}, check=lambda r: r.json()["dry_run"] is False),
             ("GET", "/api/v1/products"): Call("/api/v1/products"),
             ("PUT", "/api/v1/products/{name}"): Call("/api/v1/products/demo", json={"features": ["sso"]}),
             ("GET", "/api/v1/plans"): Call("/api/v1/plans"),
@@ -687,6 +699,9 @@ def _issuer(url: str, smtp_port: int) -> Iterator[tuple[Matrix, dict[tuple[str, 
             ),
             ("POST", "/licenses/{license_id}/send"): Call(f"/licenses/{lid}/send", 303, form={"to": "ada@example.com"}),
             ("GET", "/customers"): Call("/customers"),
+            ("POST", "/customers/{customer_id}/reminders"): Call(f"/customers/{customer_id}/reminders", 303, form={"enabled": "0"}),
+            ("GET", "/reminders"): Call("/reminders"),
+            ("POST", "/reminders/run"): Call("/reminders/run", 303, form={}),
             ("GET", "/installations"): Call("/installations"),
             ("GET", "/installations/{installation_id}"): Call(f"/installations/{inst.id}"),
             ("GET", "/keys"): Call("/keys"),

@@ -182,7 +182,7 @@ def issuer_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 
 def _issuer_known(run: Running) -> Callable[[Any, Any], None]:
-    """Real values for the issuer: request codes, an issued license, its installation, the signing key, a product."""
+    """Real values for the issuer: request codes, an issued license, its installation and customer, the signing key, a product."""
     from licensor.testing import request_code
 
     codes = [request_code()[1] for _ in range(3)]
@@ -193,11 +193,13 @@ def _issuer_known(run: Running) -> Callable[[Any, Any], None]:
         kid = c.get("/api/v1/keys").json()[0]["kid"]
         assert c.put("/api/v1/products/demo", json={"features": ["sso"]}).status_code == 200
         assert c.put("/api/v1/plans/gold", json={"type": "subscription", "months": 12}).status_code == 200
+        customer_id = c.get("/api/v1/customers").json()[0]["id"]
     ids = {
         "license_id": [lic["license_id"]],
         "installation_id": [lic["installation_id"]],
         "kid": [kid],
         "name": ["demo", "gold"],
+        "customer_id": [customer_id],
     }
 
     def known(case: Any, draw: Any) -> None:

@@ -186,6 +186,8 @@ ISSUER: dict[str, Open] = {
     "keys": Goto("/keys"),
     "usage": Goto("/usage"),
     "usage-refused": Submit("/usage", {"#f-report": "not a usage report"}),
+    "reminders": Goto("/reminders"),
+    "reminders-refused": Submit("/reminders", {}, "#send-reminders"),  # the demo has no SMTP server configured
 }
 CONTROLLER_UNLICENSED: dict[str, Open] = {
     "dashboard-unlicensed": Goto("/", "#license-banner"),  # these run before the license is activated

@@ -132,7 +132,7 @@ class TestNothingFromOutside:
 
 def _console_pages(kind: str) -> list[str]:
     if kind == "issuer":
-        return ["/issue", "/licenses", "/customers", "/installations", "/keys", "/usage"]
+        return ["/issue", "/licenses", "/customers", "/installations", "/keys", "/usage", "/reminders"]
     return ["/nodes", "/clusters", "/settings/license", "/settings/configuration", "/about"]
 
 

@@ -7,6 +7,8 @@ no state of its own: replicas share the database.
 """
 
 import os
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 from pathlib import Path
 
@@ -50,7 +52,16 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
         session_ttl=timedelta(hours=settings.session_hours),
         group_commit=True,
     )
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        from .reminders.schedule import scheduled
+
+        async with scheduled(svc, settings):  # the reminder sweep, when [reminders] interval_minutes is set
+            yield
+
     app = FastAPI(
+        lifespan=lifespan,
         title="licensor issuer",
         version=__version__,
         description="The vendor's license issuer: request codes in, signed license keys out.",
@@ -67,11 +78,12 @@ def create_app(settings: IssuerSettings, service: IssuerService | None = None) -
     for router in (accounts_api, listing_api, licenses_api, customers_api, catalog_api, keys_api, usage_api):
         _add_routes(app, router)
     mount_console(app)
+    mount_reminders(app)
     return app
 
 
 def mount_console(app: FastAPI) -> None:
-    """The vendor's web console: /login, /issue, /licenses, /customers, /installations, /keys, /usage."""
+    """The vendor's web console: /login, /issue, /licenses, /customers, /installations, /keys, /usage, /reminders."""
     from ..web import mount_static
     from .accounts.views import router as accounts_views
     from .customers.views import router as customers_views
@@ -83,6 +95,15 @@ def mount_console(app: FastAPI) -> None:
     mount_static(app)
     for router in (accounts_views, listing_views, licenses_views, customers_views, keys_views, usage_views):
         _add_routes(app, router)
+
+
+def mount_reminders(app: FastAPI) -> None:
+    """Expiry reminders: ``/api/v1/reminders`` and the console's ``/reminders`` page."""
+    from .reminders.api import router as api
+    from .reminders.views import router as views
+
+    _add_routes(app, api)
+    _add_routes(app, views)
 
 
 def _add_routes(app: FastAPI, router: APIRouter) -> None:

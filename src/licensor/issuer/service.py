@@ -1,7 +1,7 @@
 """The issuer's services, built on one database: ``IssuerService(store)``.
 
 Each domain has a service of its own, in its package (``keys``, ``catalog``,
-``customers``, ``licenses``, ``usage``, ``accounts``); this object only builds them
+``customers``, ``licenses``, ``usage``, ``accounts``, ``reminders``); this object only builds them
 on a shared ``Ledger`` (database, clock, audit log, group commit).  The few
 methods below are the set-up steps scripts and tests run without the HTTP API.
 """
@@ -23,6 +23,7 @@ from .ledger import Ledger
 from .licenses.listing import ListingService
 from .licenses.records import Issued
 from .licenses.service import LicenseService
+from .reminders.service import ReminderService
 from .usage.service import UsageService
 
 __all__ = ["SCOPES", "Issued", "IssuerService", "Principal"]
@@ -48,6 +49,7 @@ class IssuerService:
         self.licenses = LicenseService(self.ledger, self.keys, self.catalog, self.customers)
         self.listing = ListingService(self.ledger)
         self.usage = UsageService(self.ledger)
+        self.reminders = ReminderService(self.ledger)
         policy = LoginPolicy(login_limit, login_address_limit, login_window)
         self.accounts = AccountService(self.ledger, policy=policy, session_ttl=session_ttl)
 

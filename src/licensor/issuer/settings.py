@@ -17,6 +17,10 @@ variables, which win (so a container can be configured by environment alone)::
     login_limit = 5                 # failed logins per user name ...
     login_address_limit = 20        # ... and per client address ...
     login_window_minutes = 15       # ... within this window
+
+    [reminders]                     # LICENSOR_REMINDER_DAYS, LICENSOR_REMINDER_INTERVAL_MINUTES
+    days = 30                       # e-mail the customer when a live key expires within this many days
+    interval_minutes = 0            # serve sweeps this often (0: never; run 'licensor vendor remind' instead)
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from ..reminders import DEFAULT_WINDOW_DAYS, MAX_WINDOW_DAYS
 from .store import database_url
 
 
@@ -57,6 +62,8 @@ class IssuerSettings:
     login_address_limit: int = 20
     login_window_minutes: float = 15
     max_body: int = 256 * 1024
+    reminder_days: int = DEFAULT_WINDOW_DAYS
+    reminder_interval_minutes: float = 0.0  # 0: serve sends no reminders by itself
 
 
 def load_settings(vendor_dir: Path, url: str | None = None, env: Mapping[str, str] | None = None) -> IssuerSettings:
@@ -80,6 +87,11 @@ def load_settings(vendor_dir: Path, url: str | None = None, env: Mapping[str, st
         v = env.get(f"LICENSOR_{name.upper()}")
         if v is not None:
             auth[name] = v
+    remind = dict(conf.get("reminders", {}))
+    for name in ("days", "interval_minutes"):
+        v = env.get(f"LICENSOR_REMINDER_{name.upper()}")
+        if v is not None:
+            remind[name] = v
     security = str(smtp.get("security", "none"))
     if security not in ("none", "starttls", "ssl"):
         raise UsageError(f"The SMTP security is 'none', 'starttls' or 'ssl', not '{security}'")
@@ -99,6 +111,17 @@ def load_settings(vendor_dir: Path, url: str | None = None, env: Mapping[str, st
             login_limit=int(auth.get("login_limit", 5)),
             login_address_limit=int(auth.get("login_address_limit", 20)),
             login_window_minutes=float(auth.get("login_window_minutes", 15)),
+            **_reminders(remind),
         )
     except ValueError as e:
         raise UsageError(f"An issuer setting is not a number: {e}") from None
+
+
+def _reminders(remind: dict[str, Any]) -> dict[str, Any]:
+    """The ``[reminders]`` settings, checked: a window of 1 to 3650 days, an interval of 0 (off) or more minutes."""
+    days, every = int(remind.get("days", DEFAULT_WINDOW_DAYS)), float(remind.get("interval_minutes", 0))
+    if not 1 <= days <= MAX_WINDOW_DAYS:
+        raise UsageError(f"Reminders days is a whole number from 1 to {MAX_WINDOW_DAYS}, not {days}")
+    if not every >= 0:
+        raise UsageError(f"Reminders interval_minutes is 0 (off) or a positive number of minutes, not {every}")
+    return {"reminder_days": days, "reminder_interval_minutes": every}

@@ -12,7 +12,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from sqlalchemy import Boolean, Column, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint
+from sqlalchemy import Boolean, Column, ForeignKey, Integer, LargeBinary, MetaData, String, Table, Text, UniqueConstraint, false
 
 from ..server.db import Database, PoolSize, UTCDateTime, make_engine
 from ..server.logins import login_table
@@ -47,6 +47,7 @@ customers = Table(
     Column("email", String(320), nullable=False, default=""),
     Column("contact", String(200), nullable=False, default=""),
     Column("created_at", UTCDateTime, nullable=False),
+    Column("reminders_opt_out", Boolean, nullable=False, default=False, server_default=false()),  # no expiry reminders
 )
 
 installations = Table(
@@ -137,6 +138,23 @@ api_tokens = Table(
 )
 
 login_attempts = login_table(metadata)
+
+#: One expiry reminder per license and expiry (unique): claimed ("sending") before the mail goes out, then sent or failed.
+reminders = Table(
+    "reminders",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("license_id", String(64), ForeignKey("licenses.license_id"), nullable=False),
+    Column("expires", UTCDateTime, nullable=False),
+    Column("recipient", String(320), nullable=False),
+    Column("state", String(20), nullable=False, index=True),  # sending | sent | failed
+    Column("attempts", Integer, nullable=False, default=1),
+    Column("claimed_at", UTCDateTime, nullable=False, index=True),
+    Column("claimed_by", String(200), nullable=False),
+    Column("sent_at", UTCDateTime, nullable=True),
+    Column("error", Text, nullable=False, default=""),
+    UniqueConstraint("license_id", "expires", name="uq_reminders_license_expires"),
+)
 
 audit = Table(
     "audit",

@@ -1,6 +1,6 @@
 """``licensor vendor …`` commands: they parse and render; the issuer's services do the work.
 
-One module per domain (``keys``, ``licenses``, ``catalog``, ``usage``, ``accounts``, ``ops``),
+One module per domain (``keys``, ``licenses``, ``catalog``, ``usage``, ``reminders``, ``accounts``, ``ops``),
 each with its ``cmd_…(args) -> int`` functions and a ``register``; shared helpers from
 ``licensor.cmdline`` (the style its docstring describes) and ``common``.
 
@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...cmdline import AddCommand, with_database_url
-from . import accounts, catalog, keys, licenses, ops, usage
+from . import accounts, catalog, keys, licenses, ops, reminders, usage
 
 
 def register(group: Any, add: AddCommand) -> None:
@@ -24,6 +24,7 @@ def register(group: Any, add: AddCommand) -> None:
     keys.register(group, cmd)
     catalog.register(group, cmd)
     usage.register(group, cmd)
+    reminders.register(group, cmd)
     accounts.register_audit(group, cmd)
     ops.register(group, cmd)
     accounts.register(group, cmd)

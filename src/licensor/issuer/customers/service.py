@@ -34,6 +34,17 @@ def _inst_dict(r: Row[Any]) -> dict[str, Any]:
     }
 
 
+def _customer_dict(r: Row[Any]) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "name": r.name,
+        "email": r.email,
+        "contact": r.contact,
+        "created_at": fmt_time(r.created_at),
+        "reminders": not r.reminders_opt_out,
+    }
+
+
 class CustomerService:
     def __init__(self, ledger: Ledger):
         self.ledger = ledger
@@ -70,7 +81,17 @@ class CustomerService:
 
     def customers(self) -> list[dict[str, Any]]:
         rows = self.ledger.rows(select(s.customers).order_by(s.customers.c.name))
-        return [{"id": r.id, "name": r.name, "email": r.email, "contact": r.contact, "created_at": fmt_time(r.created_at)} for r in rows]
+        return [_customer_dict(r) for r in rows]
+
+    def set_reminders(self, customer_id: int, enabled: bool, *, actor: str) -> dict[str, Any]:
+        """Turn expiry reminders on or off for one customer (on for every new customer); audited."""
+        with self.ledger.tx() as c:
+            done = c.execute(update(s.customers).where(s.customers.c.id == customer_id).values(reminders_opt_out=not enabled))
+            if done.rowcount == 0:
+                raise not_found(f"customer {customer_id}")
+            self.ledger.record(c, actor, "customer.reminders", str(customer_id), enabled=enabled)
+            row = c.execute(select(s.customers).where(s.customers.c.id == customer_id)).one()
+        return _customer_dict(row)
 
     def installations(self, customer: str | None = None) -> list[dict[str, Any]]:
         q = _WITH_CUSTOMER

@@ -15,6 +15,8 @@ The console is server-rendered pages beside the API (each domain's ``views.py``)
     GET  /customers  /installations  /installations/{id}
     GET  /keys  POST /keys/rotate  POST /keys/{kid}/remove  GET /keys/public.txt   signing keys; the published set
     GET  /usage  POST /usage                    imported usage reports; import one
+    GET  /reminders  POST /reminders/run        expiry reminders due, sent and failed; "Send reminders now"
+    POST /customers/{id}/reminders              a customer's expiry reminders on or off
 
 The session is the API's session cookie (``AccountService.login``); every form
 carries that session's CSRF token.  Views parse, call the services and render.
@@ -48,6 +50,7 @@ NAV = [
     ("/installations", "Installations"),
     ("/keys", "Signing keys"),
     ("/usage", "Usage reports"),
+    ("/reminders", "Reminders"),
 ]
 MAX_CODE = 16384
 PAGES = Pages(Path(__file__).parent / "templates", title="licensor issuer", nav=NAV)
