@@ -108,7 +108,7 @@ class TestConsole:
                 c.post(f"/customers/{cust['id']}/reminders", data={"csrf_token": csrf, "enabled": "1"})
                 assert api.get("/api/v1/customers").json()[0]["reminders"] is True
                 bad = c.post("/customers/nobody/reminders", data={"csrf_token": csrf, "enabled": "0"})
-                assert bad.status_code == 404 and 'id="form-error"' in bad.text and "there is no customer nobody" in bad.text
+                assert bad.status_code == 404 and 'id="form-error"' in bad.text and "There is no customer nobody" in bad.text
         assert len(mailbox.messages) == 1
 
     def test_smtp_down_shows_the_failure_and_the_retry(self, database_url: str) -> None:
@@ -152,7 +152,7 @@ class TestCommand:
         missing = cli("vendor", "customer-reminders", "Nobody", "on", *where)
         assert missing.code != 0 and "not_found" in missing.err
         refused = cli("vendor", "remind", *where)  # no SMTP configured
-        assert refused.code != 0 and "no SMTP server is configured" in refused.err
+        assert refused.code != 0 and "No SMTP server is configured" in refused.err
 
 
 class TestSettings:

@@ -175,7 +175,7 @@ class TestFailure:
         port = free_port()  # nothing listens here yet
         out = sweep(issuer, port)
         assert out.sent == [] and [r["license_id"] for r in out.failed] == [lid]
-        assert out.failed[0]["error"].startswith("mail_failed: the mail server 127.0.0.1:")
+        assert out.failed[0]["error"].startswith("mail_failed: The mail server 127.0.0.1:")
         [row] = rows(issuer)
         assert row.state == "failed" and row.attempts == 1 and "mail_failed" in row.error
         [failed] = audit(issuer, "reminder.failed")
@@ -212,7 +212,7 @@ class TestFailure:
         from licensor.errors import UsageError
 
         issue(issuer, 10)
-        with pytest.raises(UsageError, match="no SMTP server is configured"):
+        with pytest.raises(UsageError, match="No SMTP server is configured"):
             issuer.reminders.send_due(SmtpSettings(), window_days=WINDOW, actor="test")
         assert rows(issuer) == []
         assert len(issuer.reminders.send_due(SmtpSettings(), window_days=WINDOW, actor="test", dry_run=True).due) == 1

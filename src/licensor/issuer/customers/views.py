@@ -33,7 +33,7 @@ async def set_reminders(request: Request, p: Principal, form: FormData, customer
             raise NotFound("")
         await run_in_threadpool(lambda: svc.set_reminders(int(customer_id), enabled, actor=p.actor))
     except NotFound:
-        missing = NotFound(f"there is no customer {customer_id[:20]}: choose one from the list on this page")
+        missing = NotFound(f"There is no customer {customer_id[:20]}: choose one from the list on this page")
         items = await run_in_threadpool(svc.customers)
         return render(request, p, "customers.html", 404, page_title="Customers", items=items, error=refusal(missing, "Not changed"))
     return redirect("/customers")

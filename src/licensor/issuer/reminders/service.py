@@ -153,7 +153,7 @@ class ReminderService:
         """``sweep`` over the configured SMTP server; refused before anything is claimed when none is configured."""
         if not dry_run and not smtp.configured:
             raise UsageError(
-                "no SMTP server is configured, so no reminder can be sent: set the [smtp] host in issuer.toml or LICENSOR_SMTP_HOST"
+                "No SMTP server is configured, so no reminder can be sent: set the [smtp] host in issuer.toml or LICENSOR_SMTP_HOST"
             )
         return self.sweep(lambda msg: smtp_send(smtp, msg), sender=smtp.sender, window_days=window_days, actor=actor, dry_run=dry_run)
 
