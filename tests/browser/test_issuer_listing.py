@@ -36,7 +36,7 @@ def _issue(demo: Any, tmp: Path, cluster: str, customer: str, days: int) -> str:
     argv = [sys.executable, "-m", "licensor", "vendor", "issue", str(request), "--nodes", "3", "--type", "subscription"]
     argv += ["--customer", customer, "--expires", expires, "--out", str(tmp / f"{cluster}.lic"), "--data-dir", str(demo.data_dir)]
     ran = subprocess.run(argv, check=True, capture_output=True, text=True)
-    found = re.search(r"issued license (\S+)", ran.stderr)
+    found = re.search(r"Issued license (\S+)", ran.stderr)
     assert found, ran.stderr
     return found.group(1)
 

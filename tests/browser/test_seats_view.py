@@ -76,8 +76,9 @@ def test_the_refused_are_listed_in_words_and_the_link_asks_for_them(browser: Any
     href = link.get_attribute("href")
     assert urlsplit(href).path == "/settings/license/request" and parse_qs(urlsplit(href).query)["nodes"] == ["8"]
     link.click()
-    page.wait_for_selector("#request-dialog[open]")
+    page.wait_for_selector("#request-form")
     assert parse_qs(urlsplit(page.url).query)["nodes"] == ["8"]
+    assert page.input_value("#f-nodes") == "8"  # the request page is prefilled with what the refused nodes need
 
     with ctl.client("agent") as c:
         assert c.delete("/api/v1/nodes/n0", headers={"x-seat-secret": ctl.extra["secrets"]["n0"]}).status_code == 200
