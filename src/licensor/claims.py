@@ -72,7 +72,7 @@ def _shared(factors: str, k: str, require: str, features: str) -> tuple[Binding,
         if len(_SEEN) >= _SEEN_MAX:
             _SEEN.clear()
         _SEEN[key] = got
-    return got  # type: ignore[no-any-return]
+    return got
 
 
 def canonical_fields(message: bytes) -> dict[str, Any] | None:

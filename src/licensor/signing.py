@@ -266,7 +266,7 @@ class Keyring:
 
     def verify(self, token: str) -> tuple[bytes, str]:
         """Verify a clean token; return ``(message, kid)`` or raise."""
-        parts = token.split(".") if len(token) <= MAX_INPUT else ()
+        parts = token.split(".") if len(token) <= MAX_INPUT else []
         seen = self._footers.get(parts[3]) if len(parts) == 4 and parts[0] == "v4" and parts[1] == "public" else None
         if seen is not None:  # a footer read before: decode the body only (split_token's checks, in its order)
             body = b64decode(parts[2])
