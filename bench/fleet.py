@@ -40,7 +40,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from bench._fleet import ENV, Site, fill, licensor_command, pg_database, replicas, simulate
+from bench._fleet import ENV, Site, fill, licensor_command, pg_database, prefill, replicas, simulate
 
 GOAL_FLAT = 1.3
 GOAL_RSS_MB = 150.0
@@ -66,12 +66,20 @@ def admission_cost(small: Site, large: Site, a: argparse.Namespace, after_fill: 
 
     ``after_fill`` runs once the seats are in, before anything is timed (``make bench`` waits there for the
     peers' installs that ran meanwhile)."""
+    t = time.monotonic()
+    if not a.fill_over_http:  # the seats first, the servers started on them (see bench/_fill.py)
+        prefill(small, a.small)
+        seconds = float(prefill(large, a.large)["seconds"])
     with replicas(small, 1) as [rs], replicas(large, 1) as [rl]:
-        t = time.monotonic()
-        fill(rs, a.small, concurrency=a.fill_concurrency)
-        filled = fill(rl, a.large, concurrency=a.fill_concurrency)
-        rate = a.large / float(filled["seconds"])
-        print(f"  filled {a.small:,} and {a.large:,} seats in {time.monotonic() - t:.0f} s ({rate:.0f} joins/s for the large)", flush=True)
+        if a.fill_over_http:
+            fill(rs, a.small, concurrency=a.fill_concurrency)
+            seconds = float(fill(rl, a.large, concurrency=a.fill_concurrency)["seconds"])
+        held = (rs.nodes_used(), rl.nodes_used())
+        if held != (a.small, a.large):
+            raise SystemExit(f"after the fill the controllers hold {held[0]} and {held[1]} seats, not {a.small} and {a.large}")
+        how = "over HTTP" if a.fill_over_http else "with the seat service"
+        rate = f"{a.large / seconds:.0f} joins/s for the large"
+        print(f"  filled {a.small:,} and {a.large:,} seats {how} in {time.monotonic() - t:.0f} s ({rate})", flush=True)
         if after_fill is not None:
             after_fill()
         for r in (rs, rl):
@@ -92,6 +100,9 @@ def admission_cost(small: Site, large: Site, a: argparse.Namespace, after_fill: 
         "small": a.small,
         "large": a.large,
         "batch": a.batch,
+        "fill": "over HTTP by `licensor agent simulate --stay`"
+        if a.fill_over_http
+        else "before their servers started, by the controller's own seat service: `bench/_fill.py`",
         "small_ms_per_join": 1000 * statistics.median(p[0] for p in pairs),
         "large_ms_per_join": 1000 * statistics.median(p[1] for p in pairs),
         "ratio": statistics.median(ratios),
@@ -259,6 +270,7 @@ def _args(argv: list[str] | None) -> argparse.Namespace:
     for flag, kind, default, what in _OPTIONS:
         p.add_argument(flag, type=kind, default=default, help=what)
     p.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here as JSON")
+    p.add_argument("--fill-over-http", action="store_true", help="fill with 'licensor agent simulate --stay' instead of bench/_fill.py")
     return p.parse_args(argv)
 
 

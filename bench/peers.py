@@ -317,7 +317,8 @@ def fleet_section(f: dict[str, Any]) -> list[str]:
     lines += [
         "Every step is a `licensor` command in its own process (`controller serve` with one worker, `agent simulate`",
         f"as the load, `controller status` for the cold start); `bench/fleet.py` took {fl['seconds'] / 60:.1f} min, filling included.",
-        f"Admission cost: two SQLite controllers holding {ad['small']:,} and {ad['large']:,} seats, then {len(ad['ratios'])} rounds",
+        f"Admission cost: two SQLite controllers holding {ad['small']:,} and {ad['large']:,} seats",
+        f"(filled {ad.get('fill', 'over HTTP')}), then {len(ad['ratios'])} rounds over HTTP",
         f"of {ad['batch']:,} new joins on each in turn; the median of the per-round ratios (rounds {min(ad['ratios']):.2f}–"
         f"{max(ad['ratios']):.2f}; {ad['small_ms_per_join']:.2f} and {ad['large_ms_per_join']:.2f} ms per join). Replicas:",
         f"{rp['rounds']} rounds of storms of {rp['agents']:,} agents (`--concurrency {rp['concurrency']}`) through one and through",
