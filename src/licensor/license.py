@@ -120,7 +120,7 @@ class License:
         the same value, still frozen (``test_decoded_license_is_a_plain_license`` pins it).
         """
         obj = object.__new__(cls)
-        obj.__dict__.update(fields)
+        object.__setattr__(obj, "__dict__", fields)  # the dict itself, not a copy of it
         return obj
 
     def claims(self) -> dict[str, Any]:

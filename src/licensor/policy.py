@@ -163,7 +163,7 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
         )
     # A start that is only the issue time is the vendor's clock: a customer clock behind it within the tolerance is skew.
     # A start date the vendor chose is kept to the minute.
-    if now < lic.not_before - (CLOCK_TOLERANCE if lic.not_before <= lic.issued_at else timedelta(0)):
+    if now < lic.not_before and now < lic.not_before - (CLOCK_TOLERANCE if lic.not_before <= lic.issued_at else timedelta(0)):
         return Verdict(
             "not_yet_valid",
             f"this key starts on {_day(lic.not_before)}; it is {_day(now)}: check the system clock, or wait",
