@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 #: bench.fleet's sizes in ``make bench``: the issue's seats held, fewer and smaller timed batches and storms.
-FLEET_ARGS = ["--small", "1000", "--large", "100000", "--batch", "1000", "--rounds", "7", "--storm", "2000", "--storm-rounds", "5"]
+FLEET_ARGS = ["--small", "1000", "--large", "100000", "--batch", "500", "--rounds", "7", "--storm", "1500", "--storm-rounds", "5"]
 FLEET_ARGS += ["--bare-seconds", "1.5", "--bare-rounds", "5", "--cold-rounds", "20"]
 #: Run by this module in its own order, not by discovery.
 OWN = {"fleet", "peers", "verify"}
@@ -62,6 +62,8 @@ def main() -> int:
     figures = {**peers.measure([]), **extra}
     if peers.failed_checks(figures):
         failed.append("peers")
+    if "admission_error" in figures:
+        failed.append("the admission sweep (bench.peers)")
     for name in _others():
         print(f"\n### bench.{name}", flush=True)
         try:
