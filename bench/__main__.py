@@ -38,6 +38,7 @@ def main() -> int:
     from bench import fleet, peers
 
     t0 = time.monotonic()
+    started = peers.machine()  # the load average when make bench started
     failed: list[str] = []
     pool = ThreadPoolExecutor(len(peers.PEERS))
     installs = [pool.submit(peers.ensure_peer, name) for name in peers.PEERS]  # they wait on pip and the network
@@ -59,7 +60,7 @@ def main() -> int:
     installed()
     pool.shutdown()
     print("\n### bench.peers", flush=True)
-    figures = {**peers.measure([]), **extra}
+    figures = {**peers.measure([]), **extra, "machine": started}
     if peers.failed_checks(figures):
         failed.append("peers")
     if "admission_error" in figures:
