@@ -221,7 +221,7 @@ def _valid(hint: str, lic: License, warnings: tuple[str, ...]) -> Verdict:
     # The common verdict, on every check: set the fields without the frozen dataclass's generated
     # __init__ (one object.__setattr__ per field), as License._from_fields does; the value is the same.
     v = object.__new__(Verdict)
-    v.__dict__.update({"code": "valid", "hint": hint, "license": lic, "warnings": warnings, "details": {}})
+    object.__setattr__(v, "__dict__", {"code": "valid", "hint": hint, "license": lic, "warnings": warnings, "details": {}})
     return v
 
 

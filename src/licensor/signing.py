@@ -167,7 +167,11 @@ _NULL = _ffi.NULL
 
 def _check(public_key: bytes, message: bytes, sig: bytes, footer: bytes, implicit: bytes) -> None:
     # libsodium's combined form: the signature, then what it signs, PAE(header, message, footer, implicit), in one join.
-    signed = b"".join((sig, _PAE_HEAD, _Q(len(message)), message, _Q(len(footer)), footer, _Q(len(implicit)), implicit))
+    _open(public_key, b"".join((sig, _PAE_HEAD, _Q(len(message)), message, _Q(len(footer)), footer, _Q(len(implicit)), implicit)))
+
+
+def _open(public_key: bytes, signed: bytes) -> None:
+    """Verify libsodium's combined form (the signature, then what it signs), or raise BadSignatureError."""
     # libsodium's crypto_sign_open itself (PyNaCl's cffi library), asked for the verdict only: with no output buffer
     # it verifies and copies nothing (the message is ours already).  PyNaCl's wrapper would allocate and fill a buffer
     # the size of the message on every call; the key is 32 bytes, checked when the ring took it.
@@ -221,7 +225,7 @@ class Keyring:
         self._keys: dict[str, bytes] = {}
         # Footers already parsed, by their base64url text, to their bytes and key id: a product checks the
         # same few footers over and over.
-        self._footers: dict[str, tuple[bytes, str]] = {}
+        self._footers: dict[str, tuple[str, bytes]] = {}
         #: Texts this ring has verified, to what they decoded to (``policy.check`` keeps it).
         self.verified: dict[str, object] = {}
         for k in keys:
@@ -274,11 +278,13 @@ class Keyring:
                 return self._verified(body[:-_SIG], body[-_SIG:], *seen)
         message, sig, footer = split_token(token)
         kid = _footer_kid(footer)
+        # The end of the PAE after the message (the footer, no implicit assertion) is the same for every token with it.
+        tail = _Q(len(footer)) + footer + _Q(0)
         if len(self._footers) < 64 and len(parts) == 4:
-            self._footers[parts[3]] = (footer, kid)
-        return self._verified(message, sig, footer, kid)
+            self._footers[parts[3]] = (kid, tail)
+        return self._verified(message, sig, kid, tail)
 
-    def _verified(self, message: bytes, sig: bytes, footer: bytes, kid: str) -> tuple[bytes, str]:
+    def _verified(self, message: bytes, sig: bytes, kid: str, tail: bytes) -> tuple[bytes, str]:
         pk = self._keys.get(kid)
         if pk is None:
             raise UnknownKeyError(
@@ -286,7 +292,7 @@ class Keyring:
                 "import the vendor's current public key set, or ask the vendor for a key signed with a key you trust",
                 details={"kid": kid},
             )
-        _check(pk, message, sig, footer, b"")
+        _open(pk, b"".join((sig, _PAE_HEAD, _Q(len(message)), message, tail)))
         return message, kid
 
 
