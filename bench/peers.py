@@ -166,10 +166,14 @@ def verify_rounds(rounds: int, seconds: float) -> dict[str, Any]:
 
 
 def goal_figures(seconds: float) -> dict[str, Any]:
-    """The goals' figures, from bench.verify: short paired blocks in CPU time, steadier than the table's 1-s rounds."""
-    from bench import verify
+    """The goals' figures, from bench.verify: short paired blocks in CPU time, steadier than the table's rounds.
 
-    r = verify.run(seconds)
+    In a process of its own, as ``python -m bench.verify`` runs: not in this one, whose heap and threads the
+    earlier benches grew."""
+    with tempfile.TemporaryDirectory(prefix="licensor-bench-verify-") as d:
+        out = Path(d) / "verify.json"
+        subprocess.run([sys.executable, "-m", "bench.verify", "--seconds", str(seconds), "--json", str(out)], check=True, cwd=ROOT)
+        r = json.loads(out.read_text())
     return {"cold_ratio": r["cold_ratio"], "cached_us": r["us"]["cached"], "cached_ratio": r["cached_ratio"], "rounds": r["rounds"]}
 
 

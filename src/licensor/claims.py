@@ -75,8 +75,8 @@ def _shared(factors: str, k: str, require: str, features: str) -> tuple[Binding,
     return got
 
 
-def canonical_fields(message: bytes) -> dict[str, Any] | None:
-    """The License fields (without ``kid`` and ``token``) of claims in the issuer's exact shape, else None."""
+def canonical_fields(message: bytes, kid: str = "", token: str = "") -> dict[str, Any] | None:
+    """The License fields of claims in the issuer's exact shape (``kid`` and ``token`` as given), else None."""
     try:
         m = _CANONICAL.fullmatch(message.decode("ascii"))
     except UnicodeDecodeError:
@@ -112,4 +112,6 @@ def canonical_fields(message: bytes) -> dict[str, Any] | None:
         "type": typ,
         "serial": int(serial),
         "grace_days": int(grace),
+        "kid": kid,
+        "token": token,
     }

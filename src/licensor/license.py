@@ -285,10 +285,11 @@ def decode_license(text: str | bytes, keyring: Keyring) -> License:
         message, kid = keyring.verify(token)
     # Claims in the issuer's own shape are read by one regular expression (licensor.claims); any other text,
     # and everything to refuse, the general way.
-    fields = canonical_fields(message)
+    fields = canonical_fields(message, kid, token)
     if fields is not None:
-        fields["kid"], fields["token"] = kid, token
-        return License._from_fields(fields)
+        lic = object.__new__(License)  # License._from_fields, inlined: this is the path of every new key
+        object.__setattr__(lic, "__dict__", fields)
+        return lic
     claims = parse_json(message, "the signed content of this license key", max_size=MAX_INPUT)
     return license_from_claims(claims, kid=kid, token=token)
 

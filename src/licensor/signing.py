@@ -274,8 +274,11 @@ class Keyring:
         seen = self._footers.get(parts[3]) if len(parts) == 4 and parts[0] == "v4" and parts[1] == "public" else None
         if seen is not None:  # a footer read before: decode the body only (split_token's checks, in its order)
             body = b64decode(parts[2])
-            if len(body) > _SIG:
-                return self._verified(body[:-_SIG], body[-_SIG:], *seen)
+            pk = self._keys.get(seen[0])
+            if len(body) > _SIG and pk is not None:
+                message = body[:-_SIG]
+                _open(pk, b"".join((body[-_SIG:], _PAE_HEAD, _Q(len(message)), message, seen[1])))
+                return message, seen[0]
         message, sig, footer = split_token(token)
         kid = _footer_kid(footer)
         # The end of the PAE after the message (the footer, no implicit assertion) is the same for every token with it.
