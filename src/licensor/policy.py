@@ -204,10 +204,8 @@ def _foreign(lic: License, inst: Installation) -> Verdict | None:
             lic,
             details={"issued_for": lic.installation_id, "this_installation": inst.id},
         )
-    b = lic.binding
-    # Most often the factors are the ones the request code carried, all of them: equal dicts need no walk.
-    if (b.factors != inst.factors or len(b.factors) < b.k) and not b.satisfied_by(inst.factors):
-        differ = b.mismatches(inst.factors)
+    if (lic.binding.factors != inst.factors or len(lic.binding.factors) < lic.binding.k) and not lic.binding.satisfied_by(inst.factors):
+        differ = lic.binding.mismatches(inst.factors)  # (equal factors, the common case, needed no walk)
         return Verdict(
             "wrong_installation",
             f"this key is bound to installation {inst.id} on other hardware: the {', '.join(differ)} "
