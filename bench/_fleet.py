@@ -216,6 +216,31 @@ def fill(replica: Replica, count: int, *, concurrency: int) -> dict[str, Any]:
     return out
 
 
+def prefill(site: Site, count: int, *, timeout: float = 900) -> dict[str, Any]:
+    """Seat ``count`` nodes on ``site`` before its server starts (bench/_fill.py: the controller's own seat service)."""
+    fill_py = Path(__file__).parent / "_fill.py"
+    p = subprocess.run(
+        [
+            sys.executable,
+            str(fill_py),
+            str(site.tmp / site.name),
+            str(count),
+            *(["--database-url", site.database_url] if site.database_url else []),
+        ],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=timeout,
+    )
+    try:
+        out: dict[str, Any] = json.loads(p.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise SystemExit(f"bench/_fill.py exited {p.returncode}: {p.stderr.strip()[-2000:]}") from None
+    if p.returncode != 0 or out["admitted"] != count:
+        raise SystemExit(f"filling {count} seats admitted {out['admitted']}: {out.get('refused')} {out.get('hint', '')}")
+    return out
+
+
 @contextmanager
 def pg_database() -> Iterator[str]:
     """A fresh PostgreSQL database at 127.0.0.1 (trust auth), dropped on the way out; its URL."""

@@ -166,28 +166,39 @@ def verify_rounds(rounds: int, seconds: float) -> dict[str, Any]:
 
 
 def goal_figures(seconds: float) -> dict[str, Any]:
-    """The goals' figures, from bench.verify: short paired blocks in CPU time, steadier than the table's 1-s rounds."""
-    from bench import verify
+    """The goals' figures, from bench.verify: short paired blocks in CPU time, steadier than the table's rounds.
 
-    r = verify.run(seconds)
+    In a process of its own, as ``python -m bench.verify`` runs: not in this one, whose heap and threads the
+    earlier benches grew."""
+    with tempfile.TemporaryDirectory(prefix="licensor-bench-verify-") as d:
+        out = Path(d) / "verify.json"
+        subprocess.run([sys.executable, "-m", "bench.verify", "--seconds", str(seconds), "--json", str(out)], check=True, cwd=ROOT)
+        r = json.loads(out.read_text())
     return {"cold_ratio": r["cold_ratio"], "cached_us": r["us"]["cached"], "cached_ratio": r["cached_ratio"], "rounds": r["rounds"]}
 
 
 def admission_sweep(agents: list[int], seconds: float) -> list[dict[str, Any]]:
-    from bench.admission import Target, bare, beater, drive, joiner
+    """bench.admission's server, client and calls, at each number of concurrent agents (one connection each)."""
+    from bench.admission import Target, bare, beater, joiner, measure
+    from licensor.agent import session
 
     async def at(t: Target, a: int) -> dict[str, dict[str, Any]]:
-        res = {"bare": await drive(t.port, t.join_token, a, bare, seconds=seconds)}
-        res["join"] = await drive(t.port, t.join_token, a, joiner(f"sweep{a}"), seconds=seconds)
-        pool = max(1, int(res["join"]["n"]))  # type: ignore[call-overload]
-        res["heartbeat"] = await drive(t.port, t.join_token, a, beater(f"sweep{a}", pool), seconds=seconds)
+        async with session(connections=a, timeout=60) as s:
+            res = {"bare": await measure(bare(s, t), a, seconds=seconds)}
+            seated: dict[int, Any] = {}
+            res["join"] = await measure(joiner(s, t, f"sweep{a}", seated), a, seconds=seconds)
+            res["heartbeat"] = await measure(beater(seated), a, seconds=seconds)
         return res
+
+    async def warm(t: Target) -> None:
+        async with session(connections=8, timeout=60) as s:
+            await measure(bare(s, t), 8, seconds=0.5)
 
     rows = []
     with tempfile.TemporaryDirectory(prefix="licensor-bench-") as tmp:
-        t = Target(nodes=10_000_000, tmp=Path(tmp)).start()
+        t = Target(nodes=1_000_000, tmp=Path(tmp)).start()
         try:
-            asyncio.run(drive(t.port, t.join_token, 8, bare, seconds=0.5))  # warm up
+            asyncio.run(warm(t))
             for a in agents:
                 res = asyncio.run(at(t, a))
                 rows.append({"agents": a, **{k: {"rate": v["rate"], "p50_ms": v["p50_ms"], "p99_ms": v["p99_ms"]} for k, v in res.items()}})
@@ -222,7 +233,8 @@ def _fmt_us(x: float) -> str:
     return f"{x:,.1f}" if x < 100 else f"{x:,.0f}"
 
 
-def render(v: dict[str, Any], adm: list[dict[str, Any]], m: dict[str, Any], run_seconds: float) -> str:
+def render(f: dict[str, Any]) -> str:
+    v, adm, m, run_seconds = f["verify"], f["admission"], f["machine"], f["seconds"]
     libs = v["libraries"]
     bare = libs["bare"].get("median")
     cold = libs["cold"].get("median")
@@ -233,7 +245,7 @@ def render(v: dict[str, Any], adm: list[dict[str, Any]], m: dict[str, Any], run_
         "",
         f"Measured by `make bench` on {m['date']}: {m['cpu']}, {m['cores']} cores, {m['os']}, Python {m['python']}"
         + (f", load average {m['load']:.1f} at the start" if m["load"] is not None else "")
-        + f"; `bench/peers.py` took {run_seconds / 60:.1f} min, installing the peers included.",
+        + f"; {f.get('timed', '`bench/peers.py`')} took {run_seconds / 60:.1f} min, installing the peers included.",
         "",
         *(
             [
@@ -286,20 +298,51 @@ def render(v: dict[str, Any], adm: list[dict[str, Any]], m: dict[str, Any], run_
         "## admission against concurrent agents",
         "",
         "One real `licensor controller serve` (SQLite, one worker) and the asyncio client of `bench/admission.py`",
-        "on the same machine; each agent holds one connection. Joins are new nodes (a license for ten million",
+        "on the same machine; each agent holds one connection. Joins are new nodes (a license for a million",
         "nodes), heartbeats renew those seats, the bare endpoint (`GET /healthz`) is the same server without",
         "database or auth.",
         "",
         "| agents | bare /s | join /s | heartbeat /s | bare p99 ms | join p99 ms | heartbeat p99 ms |",
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    if not adm:
+        lines.append(f"| no figures in this run: {f.get('admission_error', 'the sweep was not run')} | | | | | | |")
     for r in adm:
         lines.append(
             f"| {r['agents']} | {r['bare']['rate']:,.0f} | {r['join']['rate']:,.0f} | {r['heartbeat']['rate']:,.0f} "
             f"| {r['bare']['p99_ms']:.0f} | {r['join']['p99_ms']:.0f} | {r['heartbeat']['p99_ms']:.0f} |"
         )
-    lines += ["", "![admission throughput and p99 against concurrent agents](bench-admission.png)", "", END]
+    lines += ["", "![admission throughput and p99 against concurrent agents](bench-admission.png)", ""]
+    lines += [*fleet_section(f), END]
     return "\n".join(lines) + "\n"
+
+
+def fleet_section(f: dict[str, Any]) -> list[str]:
+    """The figures of issue 11 (``bench.fleet``, run by ``make bench`` before the verify rounds), or why there are none."""
+    lines = ["## fleet: costs that stay flat, replicas, a fast command line", ""]
+    fl = f.get("fleet")
+    if fl is None:
+        why = f.get("fleet_error", "`bench.fleet` was not run (it runs with `make bench`, or `python -m bench.fleet`)")
+        return [*lines, f"No figures in this run: {why}.", ""]
+    from bench.fleet import markdown
+
+    ad, rp, jb, cs = fl["admission"], fl["replicas"], fl["joins_bare"], fl["cold_start"]
+    lines += [
+        "Every step is a `licensor` command in its own process (`controller serve` with one worker, `agent simulate`",
+        f"as the load, `controller status` for the cold start); `bench/fleet.py` took {fl['seconds'] / 60:.1f} min, filling included.",
+        f"Admission cost: two SQLite controllers holding {ad['small']:,} and {ad['large']:,} seats",
+        f"(filled {ad.get('fill', 'over HTTP')}), then {len(ad['ratios'])} rounds over HTTP",
+        f"of {ad['batch']:,} new joins on each in turn; the median of the per-round ratios (rounds {min(ad['ratios']):.2f}–"
+        f"{max(ad['ratios']):.2f}; {ad['small_ms_per_join']:.2f} and {ad['large_ms_per_join']:.2f} ms per join). Replicas:",
+        f"{rp['rounds']} rounds of storms of {rp['agents']:,} agents (`--concurrency {rp['concurrency']}`) through one and through",
+        "three replicas on one PostgreSQL database, sharing this machine's cores with the simulator; median rate and p99.",
+        f"joins/bare: `bench/admission.py`'s throughput rounds (per round {', '.join(f'{r:.2f}' for r in jb['ratios'])}).",
+        f"Cold starts: {cs['rounds']} rounds of whole processes, medians of the per-round ratios (`python -c pass`",
+        f"{cs['pass_ms']:.0f} ms, `import licensor` {cs['import_ms']:.0f} ms, `controller status` {cs['status_ms']:.0f} ms).",
+        "",
+        markdown(fl),
+    ]
+    return lines
 
 
 def write_doc(generated: str) -> None:
@@ -335,6 +378,8 @@ def plot(v: dict[str, Any], adm: list[dict[str, Any]]) -> None:
     fig.savefig(DOC.parent / "bench-verify.png", dpi=110)
     plt.close(fig)
 
+    if not adm:
+        return
     agents = [r["agents"] for r in adm]
     fig, (a1, a2) = plt.subplots(1, 2, figsize=(9, 3.6))
     for kind, style in (("bare", ":"), ("join", "-"), ("heartbeat", "--")):
@@ -352,22 +397,21 @@ def plot(v: dict[str, Any], adm: list[dict[str, Any]]) -> None:
     plt.close(fig)
 
 
-def main(argv: list[str] | None = None) -> int:
+def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m bench.peers", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--rounds", type=int, default=9)
-    p.add_argument("--round-seconds", type=float, default=1.0, help="time each library verifies in one round")
+    p.add_argument("--round-seconds", type=float, default=0.5, help="time each library verifies in one round")
     p.add_argument("--goal-seconds", type=float, default=10.0, help="time bench.verify measures the goals' figures")
     p.add_argument("--agents", default="10,50,200,500", help="concurrent agents for the admission figures")
-    p.add_argument("--sweep-seconds", type=float, default=2.0, help="time each kind of request runs at each agent count")
+    p.add_argument("--sweep-seconds", type=float, default=1.5, help="time each kind of request runs at each agent count")
     p.add_argument("--render-only", action="store_true", help="rewrite docs/ from the last run's figures (bench/.peers/last-run.json)")
     p.add_argument("--no-write", action="store_true", help="print only; leave docs/ alone")
-    args = p.parse_args(argv)
-    if args.render_only:
-        f = json.loads((PEERS_DIR / "last-run.json").read_text())
-        write_doc(render(f["verify"], f["admission"], f["machine"], f["seconds"]))
-        plot(f["verify"], f["admission"])
-        return 0
-    t0 = time.monotonic()
+    return p
+
+
+def measure(argv: list[str] | None = None) -> dict[str, Any]:
+    """The verify table, the goals' figures and the admission sweep: the figures ``publish`` writes."""
+    args = _parser().parse_args(argv)
     m = machine()
     print(f"verify: licensor and its peers, {args.rounds} rounds of {args.round_seconds:g} s each", flush=True)
     v = verify_rounds(args.rounds, args.round_seconds)
@@ -378,17 +422,37 @@ def main(argv: list[str] | None = None) -> int:
     g = v["goals"]
     print(f"  new key / floor (bench.verify, paired): {g['cold_ratio']['median']:.3f}x; cached {g['cached_us']['median']:.1f} us")
     print("admission against concurrent agents", flush=True)
-    adm = admission_sweep([int(a) for a in args.agents.split(",")], args.sweep_seconds)
+    try:
+        adm = admission_sweep([int(a) for a in args.agents.split(",")], args.sweep_seconds)
+    except (Exception, SystemExit) as e:  # the verify figures are still worth a page
+        print(f"  the admission sweep failed: {e!r}", flush=True)
+        return {"verify": v, "admission": [], "admission_error": repr(e)[:300], "machine": m}
+    return {"verify": v, "admission": adm, "machine": m}
+
+
+def publish(figures: dict[str, Any]) -> None:
+    """Keep the figures (bench/.peers/last-run.json), rewrite the generated part of docs/BENCHMARKS.md and the plots."""
+    PEERS_DIR.mkdir(exist_ok=True)
+    (PEERS_DIR / "last-run.json").write_text(json.dumps(figures, indent=1))  # --render-only rewrites the page from it
+    write_doc(render(figures))
+    plot(figures["verify"], figures["admission"])
+    print(f"wrote {DOC.relative_to(ROOT)}, docs/bench-verify.png, docs/bench-admission.png", flush=True)
+
+
+def failed_checks(figures: dict[str, Any]) -> list[str]:
+    return [k for k, e in figures["verify"]["libraries"].items() if not all(e["checks"].values())]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.render_only:
+        publish(json.loads((PEERS_DIR / "last-run.json").read_text()))
+        return 0
+    t0 = time.monotonic()
+    figures = measure([a for a in (argv or []) if a != "--no-write"])
     if not args.no_write:
-        seconds = time.monotonic() - t0
-        figures = {"verify": v, "admission": adm, "machine": m, "seconds": seconds}
-        PEERS_DIR.mkdir(exist_ok=True)
-        (PEERS_DIR / "last-run.json").write_text(json.dumps(figures, indent=1))  # --render-only rewrites the page from it
-        write_doc(render(v, adm, m, seconds))
-        plot(v, adm)
-        print(f"wrote {DOC.relative_to(ROOT)}, docs/bench-verify.png, docs/bench-admission.png")
-    failed = [k for k, e in v["libraries"].items() if not all(e["checks"].values())]
-    return 1 if failed else 0
+        publish({**figures, "seconds": time.monotonic() - t0, "timed": "`bench/peers.py`"})
+    return 1 if failed_checks(figures) else 0
 
 
 if __name__ == "__main__":

@@ -25,10 +25,12 @@ Goals: a new-key check at most 1.25x the time of the bare verify; a cached check
 from __future__ import annotations
 
 import argparse
+import json
 import statistics
 import time
 from collections.abc import Callable
 from itertools import cycle
+from pathlib import Path
 from typing import Any
 
 import nacl.bindings as sodium
@@ -125,8 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     p.add_argument("--seconds", type=float, default=6.0)
     p.add_argument("--block", type=int, default=32, help="calls per block (a cached block has 8 times more)")
+    p.add_argument("--json", type=Path, metavar="PATH", help="also write the figures here as JSON")
     args = p.parse_args(argv)
     r = run(args.seconds, args.block)
+    if args.json is not None:
+        args.json.write_text(json.dumps(r, indent=1))
     print(f"verify benchmark: {r['rounds']} paired rounds of {r['calls_per_block']} calls; median (quartiles)")
     print(f"  token size                 {r['token_bytes']} bytes")
     for name, label in LABELS.items():

@@ -165,7 +165,7 @@ def evaluate(lic: License | None, inst: Installation, now: datetime) -> Verdict:
         )
     # A start that is only the issue time is the vendor's clock: a customer clock behind it within the tolerance is skew.
     # A start date the vendor chose is kept to the minute.
-    if now < lic.not_before - (CLOCK_TOLERANCE if lic.not_before <= lic.issued_at else timedelta(0)):
+    if now < lic.not_before and now < lic.not_before - (CLOCK_TOLERANCE if lic.not_before <= lic.issued_at else timedelta(0)):
         return Verdict(
             "not_yet_valid",
             f"This key starts on {_day(lic.not_before)}; it is {_day(now)}: check the system clock, or wait",
@@ -206,8 +206,8 @@ def _foreign(lic: License, inst: Installation) -> Verdict | None:
             lic,
             details={"issued_for": lic.installation_id, "this_installation": inst.id},
         )
-    if not lic.binding.satisfied_by(inst.factors):
-        differ = lic.binding.mismatches(inst.factors)
+    if (lic.binding.factors != inst.factors or len(lic.binding.factors) < lic.binding.k) and not lic.binding.satisfied_by(inst.factors):
+        differ = lic.binding.mismatches(inst.factors)  # (equal factors, the common case, needed no walk)
         return Verdict(
             "wrong_installation",
             f"This key is bound to installation {inst.id} on other hardware: the {', '.join(differ)} "
@@ -223,7 +223,7 @@ def _valid(hint: str, lic: License, warnings: tuple[str, ...]) -> Verdict:
     # The common verdict, on every check: set the fields without the frozen dataclass's generated
     # __init__ (one object.__setattr__ per field), as License._from_fields does; the value is the same.
     v = object.__new__(Verdict)
-    v.__dict__.update({"code": "valid", "hint": hint, "license": lic, "warnings": warnings, "details": {}})
+    object.__setattr__(v, "__dict__", {"code": "valid", "hint": hint, "license": lic, "warnings": warnings, "details": {}})
     return v
 
 

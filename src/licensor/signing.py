@@ -21,6 +21,8 @@ from typing import Self
 
 import nacl.bindings as _sodium
 import nacl.exceptions
+from nacl._sodium import ffi as _ffi
+from nacl._sodium import lib as _lib
 
 from .codec import MAX_INPUT, b64decode, b64encode, parse_json
 from .errors import BadSignatureError, MalformedError, UnknownKeyError
@@ -160,12 +162,20 @@ _Q = struct.Struct("<Q").pack
 _PAE_HEAD = _Q(4) + _Q(len(_HEADER_B)) + _HEADER_B
 
 
+_NULL = _ffi.NULL
+
+
 def _check(public_key: bytes, message: bytes, sig: bytes, footer: bytes, implicit: bytes) -> None:
     # libsodium's combined form: the signature, then what it signs, PAE(header, message, footer, implicit), in one join.
-    signed = b"".join((sig, _PAE_HEAD, _Q(len(message)), message, _Q(len(footer)), footer, _Q(len(implicit)), implicit))
-    try:
-        _sodium.crypto_sign_open(signed, public_key)
-    except nacl.exceptions.BadSignatureError:
+    _open(public_key, b"".join((sig, _PAE_HEAD, _Q(len(message)), message, _Q(len(footer)), footer, _Q(len(implicit)), implicit)))
+
+
+def _open(public_key: bytes, signed: bytes) -> None:
+    """Verify libsodium's combined form (the signature, then what it signs), or raise BadSignatureError."""
+    # libsodium's crypto_sign_open itself (PyNaCl's cffi library), asked for the verdict only: with no output buffer
+    # it verifies and copies nothing (the message is ours already).  PyNaCl's wrapper would allocate and fill a buffer
+    # the size of the message on every call; the key is 32 bytes, checked when the ring took it.
+    if len(public_key) != 32 or _lib.crypto_sign_open(_NULL, _NULL, signed, len(signed), public_key) != 0:
         raise BadSignatureError(
             "The signature does not match: this key was changed after the vendor signed it; "
             "paste it again from the vendor's original message or file"
@@ -213,8 +223,9 @@ class Keyring:
 
     def __init__(self, keys: Iterable[bytes] = ()):
         self._keys: dict[str, bytes] = {}
-        # Footers already parsed, to their key id: a product checks the same few footers over and over.
-        self._footers: dict[bytes, str] = {}
+        # Footers already parsed, by their base64url text, to their bytes and key id: a product checks the
+        # same few footers over and over.
+        self._footers: dict[str, tuple[str, bytes]] = {}
         #: Texts this ring has verified, to what they decoded to (``policy.check`` keeps it).
         self.verified: dict[str, object] = {}
         for k in keys:
@@ -259,12 +270,24 @@ class Keyring:
 
     def verify(self, token: str) -> tuple[bytes, str]:
         """Verify a clean token; return ``(message, kid)`` or raise."""
+        parts = token.split(".") if len(token) <= MAX_INPUT else []
+        seen = self._footers.get(parts[3]) if len(parts) == 4 and parts[0] == "v4" and parts[1] == "public" else None
+        if seen is not None:  # a footer read before: decode the body only (split_token's checks, in its order)
+            body = b64decode(parts[2])
+            pk = self._keys.get(seen[0])
+            if len(body) > _SIG and pk is not None:
+                message = body[:-_SIG]
+                _open(pk, b"".join((body[-_SIG:], _PAE_HEAD, _Q(len(message)), message, seen[1])))
+                return message, seen[0]
         message, sig, footer = split_token(token)
-        kid = self._footers.get(footer)
-        if kid is None:
-            kid = _footer_kid(footer)
-            if len(self._footers) < 64:
-                self._footers[footer] = kid
+        kid = _footer_kid(footer)
+        # The end of the PAE after the message (the footer, no implicit assertion) is the same for every token with it.
+        tail = _Q(len(footer)) + footer + _Q(0)
+        if len(self._footers) < 64 and len(parts) == 4:
+            self._footers[parts[3]] = (kid, tail)
+        return self._verified(message, sig, kid, tail)
+
+    def _verified(self, message: bytes, sig: bytes, kid: str, tail: bytes) -> tuple[bytes, str]:
         pk = self._keys.get(kid)
         if pk is None:
             raise UnknownKeyError(
@@ -272,7 +295,7 @@ class Keyring:
                 "import the vendor's current public key set, or ask the vendor for a key signed with a key you trust",
                 details={"kid": kid},
             )
-        _check(pk, message, sig, footer, b"")
+        _open(pk, b"".join((sig, _PAE_HEAD, _Q(len(message)), message, tail)))
         return message, kid
 
 
