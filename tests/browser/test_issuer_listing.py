@@ -68,7 +68,7 @@ def test_search_renewals_due_and_csv(browser: Any, demo: Any, shots: Any, tmp_pa
         assert page.locator(f"a[href='/licenses/{ids[15]}#renew-h']").count() == 1
         row = page.locator("table tbody tr", has_text=f"listing-{run}-15").inner_text()
         assert re.search(r"\b1[45] days\b", row), row
-    shots(page, "issuer-renewals-due")
+    shots(page, "50-issuer-renewals-due", doc=True)
 
     with page.expect_download() as dl:
         page.click("a[href^='/licenses.csv']")

@@ -76,7 +76,7 @@ class TestReminders:
         assert page.inner_text("#none-due") == "No reminder is due now."
         [row] = page.locator("#history tbody tr").all_inner_texts()
         assert acme[:8] in row and "Sent" in row
-        shots(page, "40-issuer-reminders-sent")
+        shots(page, "42-issuer-reminders-sent")
 
         page.click("#send-reminders")
         page.wait_for_selector("#flash >> text=No reminder was due")

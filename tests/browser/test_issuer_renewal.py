@@ -75,7 +75,7 @@ class TestIssuerRenewal:
         fit = _fits(page, "#earlier")
         assert fit["scroll"] <= fit["client"], fit
         assert page.is_visible("#earlier th:has-text('State')") and page.is_visible("#earlier th:has-text('Expires')")
-        shots(page, "40-issuer-renewal-preview")
+        shots(page, "40-issuer-renewal-preview", doc=True)
 
         # The clerk looks at the request's numbers, then renews with them.
         page.click("#use-asked")

@@ -118,7 +118,7 @@ def test_the_request_flow_works_without_javascript(browser: Any, ctl: Running, s
     tops = {round(actions.locator(s).bounding_box()["y"]) for s in ("[data-copy]", "#download-request", "#mail-request")}
     assert len(tops) == 1, "copy, download and e-mail are one row"
     assert _qr_width(page) >= 300
-    shots(page, "92-request-code")
+    shots(page, "92-request-code", doc=True)
     with page.expect_download() as dl:
         page.click("#download-request")
     assert dl.value.suggested_filename == f"{asked.installation_id.lower()}-request-{asked.created_at:%Y-%m-%d}.txt"

@@ -69,7 +69,7 @@ def test_the_refused_are_listed_in_words_and_the_link_asks_for_them(browser: Any
     assert _refused(page) == dict.fromkeys(("n7", "n6", "n5"), "The license allows 5 nodes and 5 were in use (limit_reached)")
     assert page.locator("#refused-count").inner_text() == "3"
     assert page.locator("#chart-node > title").text_content() == "Nodes used against the limit, by month"
-    shots(page, "95-seats-view")
+    shots(page, "95-seats-view", doc=True)
 
     link = page.locator("#ask-more")
     assert link.inner_text() == "Ask for 3 more nodes"
