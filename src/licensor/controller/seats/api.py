@@ -1,7 +1,9 @@
 """The seat API: nodes and remote clusters join, keep their seat with heartbeats, and leave; admins list them.
 
 Join and heartbeat are the hot path: no dependency injection, the body is validated straight from bytes (same
-model, same 422 errors as elsewhere), and each request waits for its batch (``app.state.batcher``).
+model, same 422 errors as elsewhere), and each request waits for its batch (``app.state.batcher``).  Most of them
+never reach these routes: ``hot.py`` answers them in front of the router from the same parts (``BODY``,
+``join_op``, ``seated``) and hands the rest (credentials not checked a moment ago, a seat id the pattern refuses) here.
 """
 
 from __future__ import annotations
