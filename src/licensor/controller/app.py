@@ -46,6 +46,7 @@ from .metrics import render_metrics
 from .metrics import router as service_api
 from .runtime import Controller
 from .seats.api import router as seats_api
+from .seats.hot import install as seats_hot_path
 from .seats.service import Op, Outcome
 from .usage.api import router as usage_api
 
@@ -120,6 +121,7 @@ def create_app(settings: ControllerSettings) -> FastAPI:
     mount_docs(app)
     app.state.controller, app.state.batcher = ctl, batcher
     serve_routes(app, service_api, license_api, seats_api, audit_api, usage_api)
+    seats_hot_path(app)  # agents' joins and heartbeats skip the route lookup and FastAPI's request handling
     mount_console(app, ctl)
     return app
 

@@ -1,7 +1,9 @@
 """The seat API: nodes and remote clusters join, keep their seat with heartbeats, and leave; admins list them.
 
 Join and heartbeat are the hot path: no dependency injection, the body is validated straight from bytes (same
-model, same 422 errors as elsewhere), and each request waits for its batch (``app.state.batcher``).
+model, same 422 errors as elsewhere), and each request waits for its batch (``app.state.batcher``).  Most of them
+never reach these routes: ``hot.py`` answers them in front of the router from the same parts (``BODY``,
+``join_op``, ``seated``) and hands the rest (credentials not checked a moment ago, a seat id the pattern refuses) here.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from ...server.errors import error_response
 from ...server.inputs import json_body
 from ..batch import Batcher
 from ..deps import ID_PATTERN, Admin, Agent, Ctl, SeatId, agent, controller
+from ..runtime import Controller
 from .service import Op, Outcome
 from .store import NOUN
 
@@ -59,11 +62,11 @@ async def _submit(request: Request, op: Op) -> Outcome:
     return await batcher.submit(op)
 
 
-def seated(request: Request, o: Outcome) -> Response:
+def seated(ctl: Controller, o: Outcome) -> Response:
     """The answer to a join or heartbeat: the seat, or the refusal with its code, hint and HTTP status."""
     if not o.ok:
         return error_response(o.code, o.hint, o.http_status, {"status": o.status})
-    ttl = controller(request).ttl.total_seconds()
+    ttl = ctl.ttl.total_seconds()
     body: dict[str, Any] = {"admitted": True, "status": o.status, "code": o.code, "hint": o.hint}
     body.update({"heartbeat_ttl": int(ttl), "heartbeat_interval": max(0.2, ttl / 3)})
     if o.secret:
@@ -71,14 +74,20 @@ def seated(request: Request, o: Outcome) -> Response:
     return Response(json.dumps(body, separators=(",", ":")), media_type="application/json")
 
 
-def _join(kind: str, model: type[_Strict]) -> Callable[[Request], Awaitable[Response]]:
-    id_field = f"{kind}_id"
+def join_op(kind: str, data: NodeIn | ClusterIn, secret: str) -> Op:
+    """The join ``data`` (a validated body) asks for, presenting the seat ``secret`` (X-Seat-Secret; empty: none)."""
+    return Op("join", kind, data.node_id if isinstance(data, NodeIn) else data.cluster_id, data.address, secret)
 
+
+#: The body model of each kind's join.
+BODY: dict[str, type[NodeIn] | type[ClusterIn]] = {"node": NodeIn, "cluster": ClusterIn}
+
+
+def _join(kind: str) -> Callable[[Request], Awaitable[Response]]:
     async def join(request: Request) -> Response:
         await agent(request)
-        data = (await json_body(request, model)).model_dump()
-        secret = request.headers.get(SEAT_SECRET_HEADER, "")
-        return seated(request, await _submit(request, Op("join", kind, data[id_field], data["address"], secret)))
+        op = join_op(kind, await json_body(request, BODY[kind]), request.headers.get(SEAT_SECRET_HEADER, ""))
+        return seated(controller(request), await _submit(request, op))
 
     return join
 
@@ -86,7 +95,8 @@ def _join(kind: str, model: type[_Strict]) -> Callable[[Request], Awaitable[Resp
 def _heartbeat(kind: str) -> Callable[..., Awaitable[Response]]:
     async def heartbeat(request: Request, seat_id: SeatId) -> Response:
         await agent(request)
-        return seated(request, await _submit(request, Op("heartbeat", kind, seat_id, secret=request.headers.get(SEAT_SECRET_HEADER, ""))))
+        op = Op("heartbeat", kind, seat_id, secret=request.headers.get(SEAT_SECRET_HEADER, ""))
+        return seated(controller(request), await _submit(request, op))
 
     return heartbeat
 
@@ -128,10 +138,10 @@ _RESPONSES: dict[int | str, dict[str, Any]] = {
 _BEAT_RESPONSES = {**_RESPONSES, 403: {"description": "seat_secret: the heartbeat did not present the seat's secret (X-Seat-Secret)"}}
 
 
-def add_routes(kind: str, model: type[_Strict]) -> None:
+def add_routes(kind: str) -> None:
     plural, noun = f"{kind}s", NOUN[kind]
     body_doc = {
-        "requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": True},
+        "requestBody": {"content": {"application/json": {"schema": BODY[kind].model_json_schema()}}, "required": True},
         "parameters": [_secret_doc(False, "the seat's secret, to rejoin a seat this agent holds")],
     }
     beat_doc = {"parameters": [_secret_doc(True, "the seat's secret, answered by the join")]}
@@ -139,12 +149,12 @@ def add_routes(kind: str, model: type[_Strict]) -> None:
     def route(path: str, endpoint: Callable[..., Any], method: str, summary: str, **extra: Any) -> None:
         router.add_api_route(f"/{plural}{path}", endpoint, methods=[method], tags=[plural], summary=summary, **extra)
 
-    route("/join", _join(kind, model), "POST", f"a {noun} asks for a seat", responses=_RESPONSES, openapi_extra=body_doc)
+    route("/join", _join(kind), "POST", f"a {noun} asks for a seat", responses=_RESPONSES, openapi_extra=body_doc)
     route("/{seat_id}/heartbeat", _heartbeat(kind), "POST", f"a {noun} keeps its seat", responses=_BEAT_RESPONSES, openapi_extra=beat_doc)
     leave_doc = {403: {"description": "seat_secret: the leave did not present the seat's secret"}}
     route("/{seat_id}", _leave(kind), "DELETE", f"a {noun} leaves and frees its seat (an admin: releases it)", responses=leave_doc)
     route("", _listing(kind), "GET", f"{noun}s holding seats")
 
 
-add_routes("node", NodeIn)
-add_routes("cluster", ClusterIn)
+add_routes("node")
+add_routes("cluster")
