@@ -10,10 +10,12 @@ from pathlib import Path
 
 import httpx
 
+from licensor.controller.app import ControllerSettings, create_app
 from licensor.server.logins import WRONG_CREDENTIALS
+from licensor.testing import TestVendor
 from tests.attack.test_guessing import ADMIN_PW, WRONG, set_admin_password
 from tests.controller.conftest import Server as ControllerServer
-from tests.inprocess import issuer
+from tests.inprocess import FACTOR_ENV, FACTORS, App, cli, issuer, ok
 
 #: The user name echoed back in the sign-in form is the only difference two refused console sign-ins may show.
 NAME = "USER-NAME"
@@ -51,3 +53,20 @@ def test_issuer_answers_alike(database_url: str) -> None:
     assert [r.status_code for r in api.values()] == [401, 401]
     assert api["ada"].content == api["nobody"].content
     assert api["ada"].json() == {"code": "unauthorized", "hint": WRONG_CREDENTIALS}
+
+
+def test_controller_sign_in_page_names_no_command(database_url: str, tmp_path: Path) -> None:
+    """Before any password is set, the sign-in page says who acts and where to read how, not which command to type."""
+    pub = tmp_path / "vendor.pub"
+    pub.write_text(TestVendor().keyring.to_text())
+    ok(cli("controller", "init", "--trust", str(pub), "--data-dir", str(tmp_path), "--database-url", database_url, env=FACTOR_ENV))
+    settings = ControllerSettings(database_url=database_url, factors=FACTORS)
+    with App(create_app(settings)) as app, app.client() as c:
+        page = c.get("/login").text
+    assert "No admin password is set yet" in page and "set-password" not in page and "licensor controller admin" not in page
+
+
+def test_issuer_sign_in_page_names_no_command(database_url: str) -> None:
+    with issuer(database_url) as run, run.client() as c:
+        page = c.get("/login").text
+    assert "Admin users are made on the issuer" in page and "create-user" not in page and "licensor vendor" not in page

@@ -1,4 +1,4 @@
-"""The console's sign-in and sign-out pages (the password from 'licensor controller admin set-password')."""
+"""The console's sign-in and sign-out pages (the password is set on the host: ``licensor controller admin set-password``)."""
 
 from __future__ import annotations
 
@@ -17,7 +17,10 @@ router = APIRouter(include_in_schema=False)
 
 def login_note(accounts: Accounts) -> str | None:
     if accounts.password_generation() is None:
-        return "No admin password is set yet: run 'licensor controller admin set-password' on the controller's host, then sign in here."
+        return (
+            "No admin password is set yet. Whoever installed the controller sets it on the controller's host "
+            "(Operations guide, controller, first start); then sign in here."
+        )
     return None
 
 

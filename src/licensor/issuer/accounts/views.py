@@ -15,7 +15,7 @@ router = APIRouter(include_in_schema=False)
 
 @router.get("/login")
 async def login_page(request: Request, next: str = "/issue") -> Response:
-    note = "Admin users are made with 'licensor vendor admin create-user NAME' on the issuer's host."
+    note = "Admin users are made on the issuer's host by whoever installed it (Operations guide, issuer, first start)."
     if settings_of(request).cookie_secure and request.url.scheme != "https":
         note += (
             " This issuer sends its session cookie over HTTPS only: open it through HTTPS"
