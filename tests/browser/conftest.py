@@ -162,3 +162,35 @@ def shots() -> Any:
         return path
 
     return take
+
+
+# -- axe-core: installed from tests/browser/axe/package-lock.json on first use ------------------
+
+AXE = Path(__file__).parent / "axe"
+AXE_JS = AXE / "node_modules" / "axe-core" / "axe.min.js"
+REPORTS = ROOT / "test-artifacts" / "axe"
+
+
+@pytest.fixture(scope="module")
+def axe_source() -> str:
+    """axe.min.js, installed from the lock file on first use; test-artifacts/axe/ emptied for this run's reports."""
+    shutil.rmtree(REPORTS, ignore_errors=True)
+    REPORTS.mkdir(parents=True)
+    if not AXE_JS.is_file():
+        npm = shutil.which("npm")
+        if npm is None:
+            if os.environ.get("LICENSOR_REQUIRE_NODE") == "1":
+                pytest.fail("npm is required here (LICENSOR_REQUIRE_NODE=1) to install axe-core, but it is not on PATH")
+            pytest.skip("npm is not installed: axe-core cannot be installed")
+        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=AXE, check=True, timeout=300, capture_output=True)
+    return AXE_JS.read_text()
+
+
+@pytest.fixture
+def axe(request: pytest.FixtureRequest) -> str:
+    """axe.min.js for a test of its own pages (outside test_accessibility's tables); installed by ``axe_source`` only
+    when missing (that one empties test-artifacts/axe/ for the run's reports)."""
+    if AXE_JS.is_file():
+        REPORTS.mkdir(parents=True, exist_ok=True)
+        return AXE_JS.read_text()
+    return str(request.getfixturevalue("axe_source"))

@@ -18,23 +18,16 @@ banner shows), then with the license the issuer made here.
 from __future__ import annotations
 
 import json
-import os
-import shutil
-import subprocess
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-from .conftest import ROOT
+from .conftest import REPORTS
 
 pytestmark = pytest.mark.browser
 
-AXE = Path(__file__).parent / "axe"
-AXE_JS = AXE / "node_modules" / "axe-core" / "axe.min.js"
-REPORTS = ROOT / "test-artifacts" / "axe"
 WIDTHS = {"desktop": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 FAILING = ("serious", "critical")
 RUN_AXE = """async () => {
@@ -42,21 +35,6 @@ RUN_AXE = """async () => {
   return r.violations.map(v => ({id: v.id, impact: v.impact, help: v.help,
     targets: v.nodes.map(n => n.target.join(' ')), summary: v.nodes.length ? v.nodes[0].failureSummary : ''}));
 }"""
-
-
-@pytest.fixture(scope="module")
-def axe_source() -> str:
-    """axe.min.js, installed from the lock file on first use; test-artifacts/axe/ emptied for this run's reports."""
-    shutil.rmtree(REPORTS, ignore_errors=True)
-    REPORTS.mkdir(parents=True)
-    if not AXE_JS.is_file():
-        npm = shutil.which("npm")
-        if npm is None:
-            if os.environ.get("LICENSOR_REQUIRE_NODE") == "1":
-                pytest.fail("npm is required here (LICENSOR_REQUIRE_NODE=1) to install axe-core, but it is not on PATH")
-            pytest.skip("npm is not installed: axe-core cannot be installed")
-        subprocess.run([npm, "ci", "--no-audit", "--no-fund"], cwd=AXE, check=True, timeout=300, capture_output=True)
-    return AXE_JS.read_text()
 
 
 @dataclass

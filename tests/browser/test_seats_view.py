@@ -18,7 +18,7 @@ import pytest
 
 from tests.inprocess import PASSWORD, Running, controller
 
-from .test_accessibility import AXE_JS, REPORTS, WIDTHS, Story, _check, axe_source  # noqa: F401  (axe_source: the fixture)
+from .test_accessibility import WIDTHS, Story, _check
 
 pytestmark = pytest.mark.browser
 
@@ -91,15 +91,6 @@ def test_the_refused_are_listed_in_words_and_the_link_asks_for_them(browser: Any
         "2 nodes were refused because the license allows 5 nodes (limit_reached)."
     ]
     page.context.close()
-
-
-@pytest.fixture
-def axe(request: pytest.FixtureRequest) -> str:
-    """axe.min.js; installed by test_accessibility's fixture only when missing (that one empties its report folder)."""
-    if AXE_JS.is_file():
-        REPORTS.mkdir(parents=True, exist_ok=True)
-        return AXE_JS.read_text()
-    return str(request.getfixturevalue("axe_source"))
 
 
 @pytest.mark.parametrize("width", list(WIDTHS))
