@@ -194,3 +194,13 @@ def axe(request: pytest.FixtureRequest) -> str:
         REPORTS.mkdir(parents=True, exist_ok=True)
         return AXE_JS.read_text()
     return str(request.getfixturevalue("axe_source"))
+
+
+def sign_in(page: Any, base: str, user: str, password: str) -> Any:
+    """Sign ``page`` in to the console at ``base`` through its sign-in form (the keyboard submits it); the page."""
+    page.goto(base + "/login")
+    page.fill("#f-username", user)
+    page.fill("#f-password", password)
+    page.press("#f-password", "Enter")
+    page.wait_for_selector("nav[aria-label=Main]")
+    return page

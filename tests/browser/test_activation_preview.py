@@ -18,7 +18,8 @@ import pytest
 
 from tests.inprocess import PASSWORD, Running, controller
 
-from .test_accessibility import WIDTHS, Story, _check
+from .conftest import sign_in
+from .test_accessibility import WIDTHS, Story, check_own_page
 
 pytestmark = pytest.mark.browser
 
@@ -52,13 +53,7 @@ def _signed_in(browser: Any, ctl: Running) -> Any:
     with ctl.client("admin") as c:
         first = _key(ctl, 1, nodes=10, remote_clusters=1, features=("multi-cluster", "sso"), months=36)
         assert c.post("/api/v1/license/activate", content=first, headers={"content-type": "text/plain"}).status_code == 200
-    page = browser.new_context(viewport=WIDTHS["desktop"]).new_page()
-    page.goto(ctl.base + "/login")
-    page.fill("#f-username", "admin")
-    page.fill("#f-password", PASSWORD)
-    page.press("#f-password", "Enter")
-    page.wait_for_selector("nav[aria-label=Main]")
-    return page
+    return sign_in(browser.new_context(viewport=WIDTHS["desktop"]).new_page(), ctl.base, "admin", PASSWORD)
 
 
 def _short(ctl: Running) -> str:
@@ -113,4 +108,4 @@ def test_the_preview_has_no_serious_accessibility_violation(browser: Any, ctl: R
         _paste(p, base, short)
         p.wait_for_selector("#comparison")
 
-    _check(browser, axe, "controller-activation-preview", width, ctl.base, state, open_preview, Story(state, "", "", "", ""))
+    check_own_page(browser, axe, "controller-activation-preview", width, ctl.base, state, open_preview)

@@ -16,6 +16,7 @@ from licensor.testing import request_code
 
 from ..inprocess import PASSWORD, Running, issuer
 from ..mailbox import Mailbox, smtp_server
+from .conftest import sign_in
 
 pytestmark = pytest.mark.browser
 
@@ -41,11 +42,7 @@ def vendor(tmp_path: Path, mailbox: Mailbox) -> Iterator[Running]:
 
 
 def _sign_in(page: Any, base: str) -> None:
-    page.goto(base + "/login")
-    page.fill("#f-username", "ada")
-    page.fill("#f-password", PASSWORD)
-    page.press("#f-password", "Enter")
-    page.wait_for_selector("nav[aria-label=Main]")
+    sign_in(page, base, "ada", PASSWORD)
 
 
 class TestReminders:

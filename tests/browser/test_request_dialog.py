@@ -20,6 +20,7 @@ from licensor import __version__
 from licensor.request import decode_request
 from tests.inprocess import PASSWORD, Running, controller
 
+from .conftest import sign_in
 from .test_accessibility import WIDTHS
 
 pytestmark = pytest.mark.browser
@@ -46,12 +47,7 @@ def _page(browser: Any, run: Running, width: str = "desktop", **kw: Any) -> Any:
     """A page signed in as the admin (``java_script_enabled=False`` and the like go to the context)."""
     page = browser.new_context(viewport=WIDTHS[width], is_mobile=width == "phone", **kw).new_page()
     page.set_default_timeout(15_000)
-    page.goto(run.base + "/login")
-    page.fill("#f-username", "admin")
-    page.fill("#f-password", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_selector("nav[aria-label=Main]")
-    return page
+    return sign_in(page, run.base, "admin", PASSWORD)
 
 
 def _fields(page: Any) -> dict[str, str]:

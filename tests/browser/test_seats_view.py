@@ -18,7 +18,8 @@ import pytest
 
 from tests.inprocess import PASSWORD, Running, controller
 
-from .test_accessibility import WIDTHS, Story, _check
+from .conftest import sign_in
+from .test_accessibility import WIDTHS, Story, check_own_page
 
 pytestmark = pytest.mark.browser
 
@@ -44,12 +45,7 @@ def ctl(tmp_path: Path) -> Iterator[Running]:
 def _signed_in(browser: Any, ctl: Running, width: str = "desktop") -> Any:
     page = browser.new_context(viewport=WIDTHS[width]).new_page()
     page.set_default_timeout(15_000)
-    page.goto(ctl.base + "/login")
-    page.fill("#f-username", "admin")
-    page.fill("#f-password", PASSWORD)
-    page.press("#f-password", "Enter")
-    page.wait_for_selector("nav[aria-label=Main]")
-    return page
+    return sign_in(page, ctl.base, "admin", PASSWORD)
 
 
 def _refused(page: Any) -> dict[str, str]:
@@ -104,4 +100,4 @@ def test_the_seats_page_with_refusals_has_no_serious_accessibility_violation(bro
         p.goto(base + "/seats")
         p.wait_for_selector("#refused")
 
-    _check(browser, axe, "controller-seats-refused", width, ctl.base, state, open_seats, Story(state, "", "", "", ""))
+    check_own_page(browser, axe, "controller-seats-refused", width, ctl.base, state, open_seats)
