@@ -16,9 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Literal
 
+from .due import due_window
 from .words import plural
 
 __all__ = [
@@ -89,9 +90,8 @@ def days_left(expires: datetime, now: datetime) -> int:
 
 def decide(c: Candidate, now: datetime, window_days: int) -> Decision | None:
     """The decision for one license at ``now``; None when it is not in scope (see the module's table)."""
-    if c.superseded_by or c.expires is None:
-        return None
-    if not now < c.expires <= now + timedelta(days=window_days):
+    # The same rule as the renewals-due list: a live key whose expiry falls in (now, now + window].
+    if c.expires is None or not due_window(window_days, now).admits(c.expires, c.superseded_by):
         return None
     verdict: Verdict = "due"
     if c.opted_out:
