@@ -46,6 +46,7 @@ from .metrics import render_metrics
 from .metrics import router as service_api
 from .runtime import Controller
 from .seats.api import router as seats_api
+from .seats.hot import HotApp
 from .seats.hot import install as seats_hot_path
 from .seats.service import Op, Outcome
 from .usage.api import router as usage_api
@@ -83,7 +84,7 @@ async def _sweeper(ctl: Controller, interval: float) -> None:
             log.exception("sweeping silent seats failed")
 
 
-def create_app(settings: ControllerSettings) -> FastAPI:
+def create_app(settings: ControllerSettings) -> HotApp:
     from .host import collect_factors
     from .store import Store
     from .web import mount_console  # the admin's web console: /, /settings/license, /nodes, …
@@ -108,7 +109,7 @@ def create_app(settings: ControllerSettings) -> FastAPI:
             await batcher.stop()
             svc.store.close()
 
-    app = FastAPI(
+    app = HotApp(
         title="licensor controller",
         version="1",
         description="Enforces the license at the customer: admits agent nodes and remote clusters within its limits.",
@@ -121,7 +122,7 @@ def create_app(settings: ControllerSettings) -> FastAPI:
     mount_docs(app)
     app.state.controller, app.state.batcher = ctl, batcher
     serve_routes(app, service_api, license_api, seats_api, audit_api, usage_api)
-    seats_hot_path(app)  # agents' joins and heartbeats skip the route lookup and FastAPI's request handling
+    seats_hot_path(app, settings.max_body)  # agents' joins and heartbeats skip the middleware and the router
     mount_console(app, ctl)
     return app
 

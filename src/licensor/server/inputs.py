@@ -95,7 +95,11 @@ def located(e: ValidationError, *where: str | int) -> RequestValidationError:
 
 async def json_body(request: Request, model: type[M]) -> M:
     """The request body parsed as JSON into ``model``; anything else is a 422 ``invalid_request`` naming what is wrong."""
-    raw = await request.body()
+    return parse_json(await request.body(), model)
+
+
+def parse_json(raw: bytes, model: type[M]) -> M:
+    """``raw`` (a request body) parsed as JSON into ``model``, refused as ``json_body`` refuses it."""
     try:
         return model.model_validate_json(raw)
     except ValidationError as e:
@@ -135,5 +139,6 @@ __all__ = [
     "is_address",
     "json_body",
     "located",
+    "parse_json",
     "too_deep",
 ]
