@@ -198,7 +198,7 @@ def test_hot_path_raises_into_the_apps_handlers(server: Server, raised: Exceptio
     app = server._app.app
     hot = app.hot
     assert hot is not None
-    apply = hot.batcher.fn
+    apply, apply_now = hot.batcher.fn, hot.batcher.now
 
     def broken(ops: Any) -> Any:
         raise raised
@@ -206,13 +206,13 @@ def test_hot_path_raises_into_the_apps_handlers(server: Server, raised: Exceptio
     answers = []
     with server.client(headers=server.agent) as c:
         c.get("/api/v1/license")
-        hot.batcher.fn = broken
+        hot.batcher.fn = hot.batcher.now = broken  # the batch raises, on the event loop or in a thread
         try:
             for through in (hot, None):
                 app.hot = through
                 r = c.post("/api/v1/nodes/join", json={"node_id": "n-1"})
                 answers.append((r.status_code, r.headers.get("content-type"), r.text))
         finally:
-            app.hot, hot.batcher.fn = hot, apply
+            app.hot, hot.batcher.fn, hot.batcher.now = hot, apply, apply_now
     assert answers[0] == answers[1]
     assert answers[0][0] == status and json.loads(answers[0][2])["code"] == code, answers[0]

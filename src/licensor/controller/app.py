@@ -95,7 +95,9 @@ def create_app(settings: ControllerSettings) -> HotApp:
     svc.store.create_schema()
     ctl = Controller(svc, heartbeat_ttl=settings.heartbeat_ttl)
     ctl.seating.check_counts()  # a count that drifted while no controller ran is repaired (audited) before the first batch
-    batcher: Batcher[Op, Outcome] = Batcher(ctl.apply, settings.batch_max)
+    # On SQLite a batch runs on the event loop when the write lock is free at once, else in a thread (``Store.locked_now``)
+    now = None if svc.store.is_postgres else ctl.apply_now
+    batcher: Batcher[Op, Outcome] = Batcher(ctl.apply, settings.batch_max, now=now)
     interval = settings.sweep_interval or max(0.5, settings.heartbeat_ttl / 3)
 
     @asynccontextmanager

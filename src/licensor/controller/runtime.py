@@ -110,6 +110,9 @@ class Controller:
     def apply(self, ops: Sequence[Op]) -> list[Outcome]:
         return self.seating.apply(ops)
 
+    def apply_now(self, ops: Sequence[Op]) -> list[Outcome] | None:
+        return self.seating.apply_now(ops)
+
     def sweep(self) -> int:
         return self.seating.sweep()
 

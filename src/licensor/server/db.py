@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from sqlalchemy import DateTime, Engine, TypeDecorator, create_engine, event, inspect
-from sqlalchemy.engine import Connection, ExceptionContext
+from sqlalchemy import DateTime, Engine, Table, TypeDecorator, create_engine, event, inspect
+from sqlalchemy.engine import Connection, Dialect, ExceptionContext
 
 if TYPE_CHECKING:  # Alembic is imported only when migrations run: it is slow to import
     from alembic.config import Config
@@ -43,6 +43,45 @@ class UTCDateTime(TypeDecorator[datetime]):
 
 #: PostgreSQL ends a session idle inside a transaction for this long (ms): no transaction here waits that long on its client.
 IDLE_IN_TRANSACTION_MS = 5000
+
+
+class _Insert(NamedTuple):
+    sql: str
+    order: tuple[str, ...] | None  # the columns in the order of a positional paramstyle's markers; None: named
+    process: dict[str, Any]  # column -> its type's bind processor on this dialect (only those that have one)
+
+
+_INSERTS: dict[tuple[Table, tuple[str, ...], str], _Insert] = {}
+
+
+def _insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Insert:
+    key = (table, columns, dialect.name)
+    done = _INSERTS.get(key)
+    if done is None:
+        compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
+        order = tuple(compiled.positiontup) if compiled.positional and compiled.positiontup else None
+        procs = {c: table.c[c].type.dialect_impl(dialect).bind_processor(dialect) for c in columns}
+        done = _INSERTS[key] = _Insert(compiled.string, order, {c: p for c, p in procs.items() if p is not None})
+    return done
+
+
+def insert_rows(c: Connection, table: Table, rows: list[dict[str, Any]], same: dict[str, Any]) -> None:
+    """Insert ``rows`` into ``table`` in one executemany through the driver, each row also taking the values ``same``
+    (the batch's time, its kind): what ``c.execute(table.insert(), rows)`` stores, without binding every value of
+    every row through SQLAlchemy.  Each of ``same`` goes through its column's bind processor once, the rows' own
+    values through theirs (here: none but times).  All rows carry the same columns."""
+    if not rows:
+        return
+    columns = (*rows[0], *same)
+    ins = _insert(table, columns, c.dialect)
+    fixed = {k: ins.process[k](v) if k in ins.process else v for k, v in same.items()}
+    own = [k for k in rows[0] if k in ins.process]
+    if own:
+        rows = [{**r, **{k: ins.process[k](r[k]) for k in own}} for r in rows]
+    if ins.order is None:
+        c.exec_driver_sql(ins.sql, [{**r, **fixed} for r in rows])
+    else:
+        c.exec_driver_sql(ins.sql, [tuple(r[k] if k in r else fixed[k] for k in ins.order) for r in rows])
 
 
 class PoolSize(NamedTuple):

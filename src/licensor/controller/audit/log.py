@@ -13,6 +13,7 @@ from typing import Any
 from sqlalchemy import bindparam, select, update
 from sqlalchemy.engine import Connection
 
+from ...server.db import insert_rows
 from .. import store as s
 from .chain import GENESIS, AuditCheck, Entry, Link, head, link, stamp, verify
 
@@ -20,7 +21,6 @@ HEAD_KEY = "audit_head"
 
 # Built once: appending runs in every seat batch.
 _HEAD = select(s.audit.c.id, s.audit.c.hash).order_by(s.audit.c.id.desc()).limit(1)
-_INSERT = s.audit.insert()
 _SET_HEAD = update(s.settings_kv).where(s.settings_kv.c.key == HEAD_KEY).values(value=bindparam("b_head"))
 
 
@@ -33,7 +33,19 @@ def append(c: Connection, now: datetime, entries: Iterable[Entry]) -> int:
     """Append entries (inside ``Store.locked()``); returns how many."""
     links = link(*_last(c), now, entries)
     if links:
-        c.execute(_INSERT, [vars(x) for x in links])
+        rows = [
+            {
+                "id": x.id,
+                "event": x.event,
+                "subject": x.subject,
+                "code": x.code,
+                "detail": x.detail,
+                "prev_hash": x.prev_hash,
+                "hash": x.hash,
+            }
+            for x in links
+        ]
+        insert_rows(c, s.audit, rows, {"at": links[0].at})  # a batch's entries share one time (``link``)
         if c.execute(_SET_HEAD, {"b_head": head(links)}).rowcount == 0:
             c.execute(s.settings_kv.insert().values(key=HEAD_KEY, value=head(links)))
     return len(links)

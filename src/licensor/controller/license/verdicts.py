@@ -29,27 +29,36 @@ class Verdicts:
 
     def get(self) -> Verdict:
         now = self.svc.clock()
-        mono, at = self._at
-        if self._verdict is not None and time.monotonic() - mono < VERDICT_TTL and abs((now - at).total_seconds()) < VERDICT_TTL:
-            return self._verdict
+        cached = self.fresh(now)
+        if cached is not None:
+            return cached
         with self._lock:
             v = self.svc.status()
             self._verdict, self._at = v, (time.monotonic(), now)
             return v
 
+    def fresh(self, now: datetime) -> Verdict | None:
+        """The cached verdict while it is fresh (no database read); None when it must be evaluated again."""
+        mono, at = self._at
+        if self._verdict is not None and time.monotonic() - mono < VERDICT_TTL and abs((now - at).total_seconds()) < VERDICT_TTL:
+            return self._verdict
+        return None
+
     def invalidate(self) -> None:
         self._verdict = None
 
-    def current(self, c: Connection, verdict: Verdict, now: datetime) -> Verdict:
-        """``verdict`` if it is about the license in force, else that license's verdict (inside the lock).
+    def current(self, c: Connection, verdict: Verdict | None, now: datetime) -> Verdict:
+        """``verdict`` if it is about the license in force, else that license's verdict (inside the lock; None: a
+        cached verdict that was no longer fresh, evaluated here in ``c``).
 
         The cached verdict was read before the batch took the lock: an activation by another worker, replica or
         the CLI may have committed meanwhile, and deciding seats with its old limits would admit more than the
         license now allows.
         """
-        cached = verdict.license.license_id if verdict.license is not None else None
-        if self.svc.active_license_id(c) == cached and (cached is not None or verdict.code == "missing"):
-            return verdict
+        if verdict is not None:
+            cached = verdict.license.license_id if verdict.license is not None else None
+            if self.svc.active_license_id(c) == cached and (cached is not None or verdict.code == "missing"):
+                return verdict
         fresh = self.svc.verdict_in(c, now)
         # Not under the lock: get() holds it while it waits for the database lock this batch holds.
         self._verdict, self._at = fresh, (time.monotonic(), now)

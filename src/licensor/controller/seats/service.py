@@ -11,7 +11,8 @@ import secrets
 import time
 from collections import Counter
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field, replace
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -58,10 +59,22 @@ class Seats:
 
     def apply(self, ops: Sequence[Op]) -> list[Outcome]:
         """Apply a batch of seat operations in one serialising transaction."""
-        verdict = self.verdicts.get()
+        return self._applied(ops, self.store.locked)
+
+    def apply_now(self, ops: Sequence[Op]) -> list[Outcome] | None:
+        """``apply`` if the write lock is free this instant (SQLite: see ``Store.locked_now``); None if it is not."""
+        try:
+            return self._applied(ops, self.store.locked_now)
+        except s.Busy:
+            return None
+
+    def _applied(self, ops: Sequence[Op], lock: Callable[[], AbstractContextManager[Connection]]) -> list[Outcome]:
         now = self.clock()
         try:
-            result = self._apply(ops, verdict, now)
+            # a cached verdict no longer fresh is evaluated inside the lock, in the batch's transaction (no wait outside it)
+            result = self._apply(ops, self.verdicts.fresh(now), now, lock)
+        except s.Busy:  # nothing was done
+            raise
         except BaseException:
             self.peaks.clear()  # the cached peaks may name a write that was rolled back
             raise
@@ -70,11 +83,13 @@ class Seats:
                 self.refusals[o.code] += 1
         return result
 
-    def _apply(self, ops: Sequence[Op], verdict: Verdict, now: datetime) -> list[Outcome]:
+    def _apply(
+        self, ops: Sequence[Op], cached: Verdict | None, now: datetime, lock: Callable[[], AbstractContextManager[Connection]]
+    ) -> list[Outcome]:
         out: list[Outcome | None] = [None] * len(ops)
         entries: list[audit.Entry] = []
-        with self.store.locked() as c:
-            verdict = self.verdicts.current(c, verdict, now)
+        with lock() as c:
+            verdict = self.verdicts.current(c, cached, now)
             for kind in seats.KINDS:
                 idx = [i for i, o in enumerate(ops) if o.kind == kind]
                 if idx:
@@ -106,7 +121,11 @@ class Seats:
             store.record_peak(c, kind, d.peak, now, self.peaks)
         self._note_refusals(c, kind, reqs, d, verdict, now)
         entries.extend(audit.Entry(*e) for e in d.events)
-        return [replace(o, secret=keys[r.id]) if o.status == "admitted" else o for r, o in zip(reqs, d.outcomes, strict=True)]
+        # (Outcome(...) rather than dataclasses.replace: a storm makes thousands, and replace costs twice as much)
+        return [
+            Outcome(o.ok, o.code, o.hint, o.status, o.http_status, keys[r.id]) if o.status == "admitted" else o
+            for r, o in zip(reqs, d.outcomes, strict=True)
+        ]
 
     @staticmethod
     def _note_refusals(c: Connection, kind: str, reqs: list[seats.Request], d: seats.Decision, verdict: Verdict, now: datetime) -> None:

@@ -17,6 +17,7 @@ from sqlalchemy import and_, bindparam, delete, func, select, update
 from sqlalchemy.engine import Connection
 
 from ... import seats
+from ...server.db import insert_rows
 from ...words import plural
 from .. import audit
 from .. import store as s
@@ -38,7 +39,6 @@ _RAISE_PEAK = (
 )
 _PEAK = select(s.usage.c.peak).where(_USAGE)
 _TOUCH = update(s.seats).where(_AMONG).values(last_seen=bindparam("b_now"))
-_SEAT = s.seats.insert()
 _REKEY = (
     update(s.seats)
     .where(s.seats.c.kind == bindparam("b_kind"), s.seats.c.seat_id == bindparam("b_id"))
@@ -75,8 +75,11 @@ def free(c: Connection, kind: str, ids: Iterable[str]) -> None:
 
 def seat(c: Connection, kind: str, new: Sequence[tuple[str, str, str]], now: datetime) -> None:
     """Give seats of ``kind`` to ``new`` (id, address, secret hash) triples."""
-    c.execute(
-        _SEAT, [{"kind": kind, "seat_id": i, "joined_at": now, "last_seen": now, "address": a[:200], "secret_hash": h} for i, a, h in new]
+    insert_rows(
+        c,
+        s.seats,
+        [{"seat_id": i, "address": a[:200], "secret_hash": h} for i, a, h in new],
+        {"kind": kind, "joined_at": now, "last_seen": now},
     )
     _bump(c, kind, len(new))  # an insert that fails (a duplicate id) raises and rolls the whole transaction back
 
