@@ -137,6 +137,40 @@ def _statements(ctl: Controller) -> Iterator[list[str]]:
         event.remove(ctl.store.engine, "before_cursor_execute", note)
 
 
+def _seat_ids(html: str) -> list[str]:
+    table = html.split('id="seats"', 1)[1].split("</table>", 1)[0]
+    return re.findall(r"<tr><td><code>([^<]+)</code></td>", table)
+
+
+class TestNodesPages:
+    def test_the_nodes_page_shows_a_hundred_seats_at_a_time(self, server: Server) -> None:
+        """250 seats: three pages of the longest held first, each linking to the next and the one before; a page past
+        the end says so and links back; a page number that is not one is the first page."""
+        from licensor.controller.seats.views import PAGE_SIZE
+
+        server.activate(server.key(nodes=300))
+        ids = [f"n{i:03d}" for i in range(250)]
+        for start in range(0, 250, 50):
+            assert all(r.status_code == 200 for r in server.join_all(ids[start : start + 50]))
+        with _signed_in(server) as c:
+            first = c.get("/nodes").text
+            assert PAGE_SIZE == 100 and len(_seat_ids(first)) == 100
+            assert "Seats 1–100 of 250, longest held first." in first and "Page 1 of 3" in first
+            assert 'href="/nodes?page=2" rel="next"' in first and 'rel="prev"' not in first
+            pages = [_seat_ids(c.get(f"/nodes?page={n}").text) for n in (1, 2, 3)]
+            assert [len(p) for p in pages] == [100, 100, 50]
+            assert sorted(i for p in pages for i in p) == ids  # every seat once
+            last = c.get("/nodes?page=3").text
+            assert "Seats 201–250 of 250" in last and 'href="/nodes?page=2" rel="prev"' in last and 'rel="next"' not in last
+            past = c.get("/nodes?page=9")
+            assert past.status_code == 200 and "There is no page 9: 250 seats fill 3 pages." in past.text
+            assert 'href="/nodes?page=3" rel="prev"' in past.text
+            for odd in ("abc", "-1", "0", "", "1e9", "99999999999"):
+                assert _seat_ids(c.get(f"/nodes?page={odd}").text) == pages[0], odd
+            clusters = c.get("/clusters").text
+            assert "No remote cluster holds a seat." in clusters and "Page 1" not in clusters
+
+
 class TestRecording:
     def test_one_statement_per_batch_and_one_row_per_id(self, database_url: str) -> None:
         """A batch of refused joins writes them with one statement (an id asked twice: one row, two tries); a batch that

@@ -169,10 +169,16 @@ class Seats:
 
     def listing(self, kind: str) -> list[dict[str, Any]]:
         """The seats of ``kind``, longest-held first."""
+        return self.page(kind, 0, None)[0]
+
+    def page(self, kind: str, offset: int, size: int | None) -> tuple[list[dict[str, Any]], int]:
+        """``size`` seats of ``kind`` from ``offset`` on (None: all), longest-held first, and how many are held in all."""
         now = self.clock()
         q = select(s.seats).where(s.seats.c.kind == kind).order_by(s.seats.c.joined_at, s.seats.c.seat_id)
+        if size is not None:
+            q = q.limit(size).offset(offset)
         with self.store.tx() as c:
-            return [
+            items = [
                 {
                     "id": r.seat_id,
                     "joined_at": fmt_time(r.joined_at),
@@ -182,6 +188,8 @@ class Seats:
                 }
                 for r in c.execute(q)
             ]
+            total = len(items) if size is None else store.counted(c, kind)
+        return items, total
 
     def used(self, verdict: Verdict) -> dict[str, int]:
         """Seats in use per kind: 0 when the license keeps no seats."""
