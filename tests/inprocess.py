@@ -27,7 +27,7 @@ from collections.abc import Coroutine, Iterator, Mapping
 from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import httpx
 import uvicorn
@@ -40,6 +40,9 @@ from licensor.request import decode_request
 from licensor.testing import TestVendor
 
 from .helpers import free_port
+
+if TYPE_CHECKING:
+    from licensor.controller.runtime import Controller
 
 PASSWORD = "correct horse battery staple"  # a test user's password
 FACTORS = {"cluster": "cluster-under-test", "machine": "machine-under-test"}
@@ -296,6 +299,23 @@ class ControllerSetup:
     installation: Installation
     admin_token: str
     join_token: str
+
+
+def licensed_controller(database_url: str, nodes: int = 5, **terms: Any) -> Controller:
+    """A controller in this process, no server: initialised for a new test vendor and licensed for ``nodes`` (and
+    ``terms``, as ``TestVendor.issue`` takes them); the caller closes ``ctl.svc.store``."""
+    from licensor.controller.host import collect_factors
+    from licensor.controller.license.service import ControllerService
+    from licensor.controller.runtime import Controller
+    from licensor.controller.store import Store
+
+    vendor = TestVendor()
+    svc = ControllerService(Store(database_url), factors=collect_factors())
+    svc.init(vendor.keyring, product="demo")
+    with svc.store.tx() as c:
+        inst = svc.installation(c)
+    svc.activate(vendor.issue(inst, nodes=nodes, now=svc.clock(), **terms))
+    return Controller(svc)
 
 
 def make_controller(database_url: str, data_dir: Path, vendor: TestVendor | None = None) -> ControllerSetup:

@@ -15,13 +15,12 @@ from sqlalchemy import select
 
 from licensor.controller import store as s
 from licensor.controller.batch import Batcher
-from licensor.controller.host import collect_factors
-from licensor.controller.license.service import ControllerService
 from licensor.controller.migrate import upgrade
-from licensor.controller.runtime import Controller, Op
+from licensor.controller.runtime import Op
 from licensor.controller.store import Busy, Store, get_setting, put_setting
 from licensor.server.db import insert_rows
-from licensor.testing import T0, TestVendor
+from licensor.testing import T0
+from tests.inprocess import licensed_controller
 
 
 def _sqlite_path(url: str) -> str:
@@ -67,21 +66,11 @@ class TestLockedNow:
             store.close()
 
 
-def _controller(url: str, nodes: int) -> Controller:
-    vendor = TestVendor()
-    svc = ControllerService(Store(url), factors=collect_factors())
-    svc.init(vendor.keyring, product="demo")
-    with svc.store.tx() as c:
-        inst = svc.installation(c)
-    svc.activate(vendor.issue(inst, nodes=nodes, now=svc.clock()))
-    return Controller(svc)
-
-
 def test_a_batch_goes_to_a_thread_while_another_writer_holds_the_lock(tmp_path: object) -> None:
     """The loop is offered the batch, finds the lock taken, changes nothing, and the thread admits it once it is free;
     the loop kept running meanwhile."""
     url = f"sqlite:///{tmp_path}/c.db"
-    ctl = _controller(url, nodes=2)
+    ctl = licensed_controller(url, nodes=2)
     other = sqlite3.connect(_sqlite_path(url), isolation_level=None, timeout=30, check_same_thread=False)
     try:
         other.execute("BEGIN IMMEDIATE")

@@ -12,6 +12,7 @@ from licensor.controller.migrate import upgrade
 from licensor.controller.seats import store as seating
 from licensor.controller.store import Store
 from licensor.testing import T0
+from tests.inprocess import licensed_controller
 
 
 def _peak(store: Store, month: str, kind: str = "node") -> int | None:
@@ -47,18 +48,10 @@ class TestPeaks:
     def test_a_rolled_back_batch_leaves_no_cached_peak(self, database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
         """A batch whose transaction fails after writing the peak: the peak is rolled back and the cache forgets it."""
         from licensor.controller import audit
-        from licensor.controller.host import collect_factors
-        from licensor.controller.license.service import ControllerService
-        from licensor.controller.runtime import Controller, Op
-        from licensor.testing import TestVendor
+        from licensor.controller.runtime import Op
 
-        vendor = TestVendor()
-        svc = ControllerService(Store(database_url), factors=collect_factors())
-        svc.init(vendor.keyring, product="demo")
-        with svc.store.tx() as c:
-            inst = svc.installation(c)
-        svc.activate(vendor.issue(inst, nodes=5, now=svc.clock()))
-        ctl = Controller(svc)
+        ctl = licensed_controller(database_url, nodes=5)
+        svc = ctl.svc
         month = ctl.clock().strftime("%Y-%m")
         real_append = audit.append
 

@@ -16,12 +16,10 @@ from sqlalchemy import select
 
 from licensor.agent import Agent, Result, session
 from licensor.controller import store as s
-from licensor.controller.host import collect_factors
-from licensor.controller.license.service import ControllerService
 from licensor.controller.migrate import upgrade
 from licensor.controller.runtime import Controller, Op
 from licensor.controller.store import Store
-from licensor.testing import TestVendor
+from tests.inprocess import licensed_controller
 
 from .conftest import Server, agent_run, stop_agent
 from .test_enforcement import wait_for
@@ -160,13 +158,7 @@ class TestRestartedAgent:
 
 class TestInProcess:
     def _controller(self, url: str, nodes: int = 5) -> Controller:
-        vendor = TestVendor()
-        svc = ControllerService(Store(url), factors=collect_factors())
-        svc.init(vendor.keyring, product="demo")
-        with svc.store.tx() as c:
-            inst = svc.installation(c)
-        svc.activate(vendor.issue(inst, nodes=nodes, now=svc.clock()))
-        return Controller(svc)
+        return licensed_controller(url, nodes)
 
     def test_one_batch_gives_a_new_seat_and_its_secret_once(self, database_url: str) -> None:
         """Two joins for one new id in one batch: the first gets the seat and the secret, the second finds it taken."""

@@ -13,7 +13,7 @@ from sqlalchemy import event, select
 
 from licensor.controller import store as s
 from licensor.controller.runtime import Controller, Op
-from tests.inprocess import PASSWORD
+from tests.inprocess import PASSWORD, licensed_controller
 
 from .conftest import Server
 
@@ -175,18 +175,9 @@ class TestRecording:
     def test_one_statement_per_batch_and_one_row_per_id(self, database_url: str) -> None:
         """A batch of refused joins writes them with one statement (an id asked twice: one row, two tries); a batch that
         seats writes one delete; a batch of heartbeats touches nothing of it."""
-        from licensor.controller.host import collect_factors
-        from licensor.controller.license.service import ControllerService
-        from licensor.controller.store import Store
-        from licensor.testing import TestVendor
 
-        vendor = TestVendor()
-        svc = ControllerService(Store(database_url), factors=collect_factors())
-        svc.init(vendor.keyring, product="demo")
-        with svc.store.tx() as c:
-            inst = svc.installation(c)
-        svc.activate(vendor.issue(inst, nodes=2, now=svc.clock()))
-        ctl = Controller(svc)
+        ctl = licensed_controller(database_url, nodes=2)
+        svc = ctl.svc
         try:
             joined = ctl.apply([Op("join", "node", "a"), Op("join", "node", "b")])
             assert [o.status for o in joined] == ["admitted", "admitted"]
@@ -214,19 +205,10 @@ class TestScale:
     def test_the_page_reads_the_same_few_rows_whatever_the_refused(self, database_url: str) -> None:
         """The Seats page's queries do not grow with the refused: the same statements for 4 and for 700, and at most
         ``SHOWN`` rows listed while the counts cover all of them."""
-        from licensor.controller.host import collect_factors
-        from licensor.controller.license.service import ControllerService
         from licensor.controller.seats import overview
-        from licensor.controller.store import Store
-        from licensor.testing import TestVendor
 
-        vendor = TestVendor()
-        svc = ControllerService(Store(database_url), factors=collect_factors())
-        svc.init(vendor.keyring, product="demo")
-        with svc.store.tx() as c:
-            inst = svc.installation(c)
-        svc.activate(vendor.issue(inst, nodes=3, now=svc.clock()))
-        ctl = Controller(svc)
+        ctl = licensed_controller(database_url, nodes=3)
+        svc = ctl.svc
         try:
             ctl.apply([Op("join", "node", f"n{i}") for i in range(7)])
             overview.seats_overview(ctl)  # the verdict is read once and cached
