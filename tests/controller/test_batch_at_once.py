@@ -56,6 +56,14 @@ class TestLockedNow:
 
             with pytest.raises(RuntimeError):
                 failing()
+            # the connection that waits for nothing did not go back to the pool: every pooled one still waits
+            held = [store.engine.connect() for _ in range(5)]
+            try:
+                waits = [h.connection.dbapi_connection.execute("PRAGMA busy_timeout").fetchone()[0] for h in held]  # type: ignore[union-attr]
+            finally:
+                for h in held:
+                    h.close()
+            assert waits == [30000] * 5, waits
             with store.tx() as c:
                 assert get_setting(c, "k") == "2", "a failed batch was not rolled back"
             with store.locked_now() as c:  # a new connection after the failure

@@ -202,7 +202,10 @@ class Store(Database):
             raise
 
     def _drop_now(self) -> None:
+        """Discard ``locked_now``'s connection: invalidated, so that it never goes back to the pool with its
+        ``busy_timeout`` of 0 (a thread's batch on it would fail on a taken lock instead of waiting)."""
         if self._now is not None:
+            self._now.invalidate()
             self._now.close()
             self._now = None
 

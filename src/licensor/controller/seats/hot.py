@@ -85,7 +85,7 @@ class HotPath:
                 op = Op("heartbeat", kind, seat_id, secret=secret)
             else:
                 raw = await _body(receive, read)
-                if raw is None:  # the client went away, or sent more than it said: the app's to answer
+                if raw is None:  # the client went away first: the app answers it as ever
                     await self.app(scope, _replay(read, receive), send)
                     return
                 op = join_op(kind, parse_json(raw, BODY[kind]), secret)
