@@ -51,11 +51,11 @@ class _Insert(NamedTuple):
     process: dict[str, Any]  # column -> its type's bind processor on this dialect (only those that have one)
 
 
-_INSERTS: dict[tuple[Table, tuple[str, ...], str], _Insert] = {}
+_INSERTS: dict[tuple[Table, tuple[str, ...], str, str, str], _Insert] = {}
 
 
 def _insert(table: Table, columns: tuple[str, ...], dialect: Dialect) -> _Insert:
-    key = (table, columns, dialect.name)
+    key = (table, columns, dialect.name, dialect.driver, dialect.paramstyle)
     done = _INSERTS.get(key)
     if done is None:
         compiled = table.insert().compile(dialect=dialect, column_keys=list(columns))
@@ -69,7 +69,7 @@ def insert_rows(c: Connection, table: Table, rows: list[dict[str, Any]], same: d
     """Insert ``rows`` into ``table`` in one executemany through the driver, each row also taking the values ``same``
     (the batch's time, its kind): what ``c.execute(table.insert(), rows)`` stores, without binding every value of
     every row through SQLAlchemy.  Each of ``same`` goes through its column's bind processor once, the rows' own
-    values through theirs (here: none but times).  All rows carry the same columns."""
+    values through theirs (a time would; the seat and audit rows carry only text).  All rows carry the same columns."""
     if not rows:
         return
     columns = (*rows[0], *same)
